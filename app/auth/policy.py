@@ -1,0 +1,60 @@
+"""Who may call what: authenticated by default, public only where marked.
+
+Every endpoint requires a valid access token unless its view method is decorated with
+:func:`public`. A forgotten decorator therefore fails closed (401), never open.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from flask import Flask, current_app, request
+
+from app.common.api import Blueprint
+from app.errors import Unauthorized
+
+F = TypeVar("F", bound=Callable[..., Any])
+# Plain Flask endpoints that are public by nature: the OpenAPI document and Swagger UI.
+PUBLIC_ENDPOINTS = frozenset({"api-docs.openapi_json", "static"})
+PUBLIC_BLUEPRINTS = frozenset({"apidocs"})
+
+
+def public(func: F) -> F:
+    """Mark a view method as reachable without a token (and document it so)."""
+    wrapper = Blueprint.doc(security=[])(func)
+    wrapper._public = True
+    return wrapper  # type: ignore[return-value]
+
+
+def _view_method() -> Callable[..., Any] | None:
+    if request.url_rule is None or request.endpoint is None:
+        return None
+    view = current_app.view_functions.get(request.endpoint)
+    view_class = getattr(view, "view_class", None)
+    if view_class is None:
+        return view
+    method = request.method.lower()
+    if method == "head":
+        method = "get"
+    return getattr(view_class, method, None)
+
+
+def endpoint_is_public() -> bool:
+    if request.method == "OPTIONS":  # CORS preflight carries no credentials by design
+        return True
+    blueprint = request.blueprint or ""
+    if request.endpoint in PUBLIC_ENDPOINTS or blueprint in PUBLIC_BLUEPRINTS:
+        return True
+    method = _view_method()
+    return bool(getattr(method, "_public", False))
+
+
+def require_authentication() -> None:
+    if request.url_rule is None or endpoint_is_public():
+        return
+    raise Unauthorized()
+
+
+def register_auth_hook(app: Flask) -> None:
+    app.before_request(require_authentication)

@@ -1,0 +1,202 @@
+"""flask-smorest, adapted to this API's contract.
+
+* :class:`ProblemApi` documents every error response as ``application/problem+json`` with the
+  shared ``Problem`` schema and declares the bearer security scheme; error handling itself is
+  :mod:`app.errors`.
+* :class:`Blueprint` parses arguments strictly: JSON bodies must be declared as JSON (415),
+  malformed JSON, ``NaN``/``Infinity`` and nesting deeper than 32 levels are 400, NUL characters
+  are 422, and unknown query parameters are 422 like unknown body fields.
+"""
+
+from __future__ import annotations
+
+import copy
+import http
+import json
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import flask_smorest
+import marshmallow as ma
+from flask import Request, current_app
+from flask_smorest.utils import prepare_response
+from webargs import core
+from webargs.flaskparser import FlaskParser
+
+from app.errors import (
+    PROBLEM_MEDIA_TYPE,
+    MalformedJSON,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+    ValidationFailed,
+    handle_exception,
+)
+
+MAX_JSON_DEPTH = 32
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class ProblemSchema(ma.Schema):
+    """RFC 9457 problem details, as every 4xx and 5xx response carries them."""
+
+    type = ma.fields.String(
+        required=True,
+        metadata={"description": "`about:blank` or `/problems/<slug>`", "example": "about:blank"},
+    )
+    title = ma.fields.String(required=True, metadata={"example": "Not Found"})
+    status = ma.fields.Integer(required=True, metadata={"example": 404})
+    detail = ma.fields.String(
+        required=True, metadata={"example": "The requested resource was not found."}
+    )
+    instance = ma.fields.String(
+        allow_none=True, metadata={"example": "/api/v1/characters/3f0c2a9e"}
+    )
+    request_id = ma.fields.String(
+        required=True, allow_none=True, metadata={"example": "5b1c0a7e9d2f4c18"}
+    )
+    errors = ma.fields.Dict(
+        metadata={
+            "description": "Field errors keyed by location (`json`, `query`, `headers`, "
+            "`files`), then by field; nested fields nest, list items by index.",
+            "example": {"json": {"name": ["Missing data for required field."]}},
+        }
+    )
+
+
+class ProblemApi(flask_smorest.Api):
+    ERROR_SCHEMA = ProblemSchema
+
+    def _register_error_handlers(self) -> None:
+        """Errors are handled by :func:`app.errors.handle_exception`, registered by the factory."""
+
+    def handle_http_exception(self, error: Exception) -> Any:
+        return handle_exception(error)
+
+    def _register_responses(self) -> None:
+        for status in http.HTTPStatus:
+            response: dict[str, Any] = {"description": status.phrase}
+            content_type = self.DEFAULT_RESPONSE_CONTENT_TYPE
+            if status >= 400:
+                response["schema"] = self.ERROR_SCHEMA
+                content_type = PROBLEM_MEDIA_TYPE
+            prepare_response(response, self.spec, content_type)
+            self.spec.components.response(status.name, response, lazy=True)
+        response = {"description": "Unexpected error", "schema": self.ERROR_SCHEMA}
+        prepare_response(response, self.spec, PROBLEM_MEDIA_TYPE)
+        self.spec.components.response("DEFAULT_ERROR", response, lazy=True)
+
+    def spec_dict(self) -> dict[str, Any]:
+        """The OpenAPI document, with 401 documented on every operation that needs a token."""
+        self.spec.components.get_ref("response", "UNAUTHORIZED")  # registers the lazy component
+        document = self.spec.to_dict()
+        for operations in document.get("paths", {}).values():
+            for method, operation in operations.items():
+                if method == "parameters" or not isinstance(operation, dict):
+                    continue
+                responses = operation.setdefault("responses", {})
+                if operation.get("security") != []:
+                    responses.setdefault("401", {"$ref": "#/components/responses/UNAUTHORIZED"})
+        return document
+
+    def _openapi_json(self) -> Any:
+        return current_app.response_class(
+            json.dumps(self.spec_dict(), indent=2), mimetype="application/json"
+        )
+
+    def _init_spec(self, **kwargs: Any) -> None:
+        super()._init_spec(**kwargs)
+        self.spec.components.security_scheme(
+            "bearerAuth",
+            {
+                "type": "http",
+                "scheme": "bearer",
+                "bearerFormat": "JWT",
+                "description": "The `access_token` from `POST /api/v1/auth/login`.",
+            },
+        )
+
+
+def _walk_json(value: Any) -> None:
+    """Reject nesting deeper than MAX_JSON_DEPTH (400) and NUL characters in strings (422)."""
+    stack: list[tuple[Any, int, tuple[str, ...]]] = [(value, 1, ())]
+    while stack:
+        item, depth, path = stack.pop()
+        if isinstance(item, dict | list):
+            if depth > MAX_JSON_DEPTH:
+                raise MalformedJSON(f"The JSON body nests deeper than {MAX_JSON_DEPTH} levels.")
+            pairs = item.items() if isinstance(item, dict) else enumerate(item)
+            for key, child in pairs:
+                if isinstance(key, str) and "\x00" in key:
+                    raise _nul_error(path)
+                stack.append((child, depth + 1, (*path, str(key))))
+        elif isinstance(item, str) and "\x00" in item:
+            raise _nul_error(path)
+
+
+def _nul_error(path: tuple[str, ...]) -> ValidationFailed:
+    errors: Any = ["Must not contain NUL characters."]
+    for key in reversed(path or ("_schema",)):
+        errors = {key: errors}
+    return ValidationFailed(errors={"json": errors})
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def parse_json_body(raw: bytes) -> Any:
+    """Strict JSON: no NaN/Infinity, bounded depth, no NUL characters."""
+    try:
+        value = json.loads(raw, parse_constant=_reject_constant)
+    except (ValueError, RecursionError):  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        raise MalformedJSON() from None
+    _walk_json(value)
+    return value
+
+
+def is_json_media_type(mimetype: str) -> bool:
+    return mimetype == "application/json" or (
+        mimetype.startswith("application/") and mimetype.endswith("+json")
+    )
+
+
+class StrictParser(FlaskParser):
+    DEFAULT_UNKNOWN_BY_LOCATION = {
+        **FlaskParser.DEFAULT_UNKNOWN_BY_LOCATION,
+        "query": ma.RAISE,
+        "querystring": ma.RAISE,
+    }
+
+    def _raw_load_json(self, req: Request) -> Any:
+        limit = current_app.config.get("MAX_CONTENT_LENGTH")
+        if limit and req.content_length and req.content_length > limit:
+            raise PayloadTooLarge(f"The request body is larger than the limit of {limit} bytes.")
+        raw = req.get_data(cache=True)
+        if not raw:
+            return core.missing
+        if not is_json_media_type(req.mimetype):
+            raise UnsupportedMediaType(
+                "The request body must be JSON, sent with Content-Type: application/json."
+            )
+        return parse_json_body(raw)
+
+
+class Blueprint(flask_smorest.Blueprint):
+    ARGUMENTS_PARSER = StrictParser()
+
+
+def documented_errors(*statuses: int) -> Callable[[F], F]:
+    """Document problem responses of an operation, e.g. ``@documented_errors(403, 404)``.
+
+    401 needs no mention: every operation that is not public documents it automatically.
+    """
+
+    def decorator(func: F) -> F:
+        doc = copy.deepcopy(getattr(func, "_apidoc", {}))
+        responses = doc.setdefault("response", {}).setdefault("responses", {})
+        for status in statuses:
+            responses.setdefault(status, []).append(http.HTTPStatus(status).name)
+        func._apidoc = doc  # type: ignore[attr-defined]
+        return func
+
+    return decorator

@@ -1,0 +1,89 @@
+"""The base schema and strict fields every resource schema is built from.
+
+* unknown fields raise (body and query string);
+* booleans are ``true``/``false`` only; integers are JSON integers only (not ``"5"``, ``5.0``,
+  ``true``);
+* user text is cleaned before length validators run (:mod:`app.common.text`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import marshmallow as ma
+from marshmallow import fields, validate
+
+from app.common.text import clean_html, clean_text
+
+
+class BaseSchema(ma.Schema):
+    class Meta:
+        unknown = ma.RAISE
+
+
+class Text(fields.String):
+    """Plain text, cleaned (NFC, no control characters, trimmed). Returned exactly as cleaned."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
+        text = super()._deserialize(value, attr, data, **kwargs)
+        if "\x00" in text:
+            raise ma.ValidationError("Must not contain NUL characters.")
+        return clean_text(text)
+
+
+class SafeHTML(Text):
+    """Long-form text: cleaned, then sanitised to the allowlist of formatting tags."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
+        return clean_html(super()._deserialize(value, attr, data, **kwargs))
+
+
+class StrictBoolean(fields.Boolean):
+    """Only JSON ``true`` and ``false``."""
+
+    truthy = {True}
+    falsy = {False}
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> bool:
+        if not isinstance(value, bool):
+            raise self.make_error("invalid")
+        return value
+
+
+class QueryBoolean(fields.Boolean):
+    """Query-string booleans: ``true`` or ``false`` (the only spellings accepted)."""
+
+    truthy = {"true"}
+    falsy = {"false"}
+
+
+class StrictInteger(fields.Integer):
+    """Only JSON integers: rejects booleans, floats (even ``5.0``) and numeric strings."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(strict=True, **kwargs)
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise self.make_error("invalid")
+        return super()._deserialize(value, attr, data, **kwargs)
+
+
+class JSONObject(fields.Dict):
+    """Any JSON object (its content validated elsewhere)."""
+
+    default_error_messages = {"invalid": "Must be a JSON object."}
+
+
+TAG_PATTERN = r"^[a-z0-9-]{1,30}$"
+Tag = fields.String(
+    validate=validate.Regexp(TAG_PATTERN, error="Tags are 1..30 of a-z, 0-9 and '-'.")
+)
+
+
+def name_field(*, required: bool = True, maximum: int = 100, **metadata: Any) -> Text:
+    return Text(
+        required=required,
+        validate=validate.Length(min=1, max=maximum),
+        metadata=metadata,
+    )

@@ -1,0 +1,43 @@
+"""Cleaning of text that users write (API.md section 1).
+
+Short fields are plain text: NFC, control characters other than newline and tab removed,
+surrounding whitespace trimmed. Long-form fields are additionally sanitised to an allowlist of
+formatting tags with nh3, so no script, style, event handler or ``javascript:`` URL survives.
+Both functions are idempotent: cleaning twice gives the result of cleaning once.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+
+import nh3
+
+SAFE_TAGS = frozenset({"p", "br", "b", "strong", "i", "em", "ul", "ol", "li", "blockquote", "a"})
+SAFE_ATTRIBUTES = {"a": {"href"}}
+SAFE_URL_SCHEMES = frozenset({"http", "https"})
+_KEEP_CONTROLS = {"\n", "\t"}
+
+
+def clean_text(value: str) -> str:
+    """NFC-normalise, drop control characters except newline and tab, trim."""
+    normalised = unicodedata.normalize("NFC", value)
+    kept = "".join(
+        char for char in normalised if char in _KEEP_CONTROLS or unicodedata.category(char) != "Cc"
+    )
+    return kept.strip()
+
+
+def clean_html(value: str) -> str:
+    """Plain-text cleaning, then an allowlist HTML sanitiser (links get rel=noopener…)."""
+    text = clean_text(value)
+    if not text:
+        return text
+    sanitised = nh3.clean(
+        text,
+        tags=set(SAFE_TAGS),
+        attributes={tag: set(attrs) for tag, attrs in SAFE_ATTRIBUTES.items()},
+        url_schemes=set(SAFE_URL_SCHEMES),
+        link_rel="noopener noreferrer nofollow",
+        strip_comments=True,
+    )
+    return clean_text(sanitised)

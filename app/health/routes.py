@@ -1,0 +1,106 @@
+"""Liveness, readiness and metrics: the operational endpoints, at the root."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import marshmallow as ma
+from flask import Response, current_app
+from flask.views import MethodView
+from sqlalchemy import text
+
+from app.auth.policy import public
+from app.common.api import Blueprint
+from app.extensions import db
+from app.health import metrics
+
+blp = Blueprint(
+    "health",
+    __name__,
+    description="Operational endpoints: liveness, readiness and Prometheus metrics.",
+)
+
+
+class LiveSchema(ma.Schema):
+    status = ma.fields.String(required=True, metadata={"example": "ok"})
+
+
+class CheckSchema(ma.Schema):
+    status = ma.fields.String(required=True, metadata={"enum": ["ok", "fail"]})
+    latency_ms = ma.fields.Float(metadata={"example": 1.3})
+    error = ma.fields.String(metadata={"example": "database unreachable"})
+
+
+class ReadySchema(ma.Schema):
+    status = ma.fields.String(required=True, metadata={"enum": ["ok", "fail"]})
+    checks = ma.fields.Dict(
+        keys=ma.fields.String(), values=ma.fields.Nested(CheckSchema), required=True
+    )
+
+
+@blp.route("/health/live")
+class Live(MethodView):
+    @public
+    @blp.response(200, LiveSchema)
+    def get(self) -> dict[str, Any]:
+        """Liveness: the process is running.
+
+        Touches nothing else (no database), so a slow dependency never gets the process killed.
+        """
+        return {"status": "ok"}
+
+
+@blp.route("/health/ready")
+class Ready(MethodView):
+    @public
+    @blp.response(
+        200,
+        ReadySchema,
+        example={"status": "ok", "checks": {"database": {"status": "ok", "latency_ms": 1.3}}},
+    )
+    @blp.alt_response(
+        503,
+        schema=ReadySchema,
+        description="A dependency is down (this body is not a problem document: probes read it)",
+        example={
+            "status": "fail",
+            "checks": {"database": {"status": "fail", "error": "database unreachable"}},
+        },
+    )
+    def get(self) -> tuple[dict[str, Any], int]:
+        """Readiness: the database answers `SELECT 1`; 503 when it cannot be reached."""
+        started = time.perf_counter()
+        try:
+            db.session.execute(text("SELECT 1"))
+        except Exception:  # any failure to reach the database means "not ready"
+            db.session.rollback()
+            check = {"status": "fail", "error": "database unreachable"}
+            return {"status": "fail", "checks": {"database": check}}, 503
+        latency = round((time.perf_counter() - started) * 1000, 2)
+        return {
+            "status": "ok",
+            "checks": {"database": {"status": "ok", "latency_ms": latency}},
+        }, 200
+
+
+metrics_blp = Blueprint(
+    "metrics", __name__, description="Prometheus metrics (switched off with METRICS_ENABLED=false)."
+)
+
+
+@metrics_blp.route("/metrics")
+class Metrics(MethodView):
+    @public
+    @metrics_blp.doc(
+        responses={
+            "200": {
+                "description": "Prometheus text exposition format",
+                "content": {"text/plain": {"schema": {"type": "string"}}},
+            }
+        }
+    )
+    def get(self) -> Response:
+        """Prometheus metrics of every worker: request counts, latency, database pool."""
+        body, content_type = metrics.render()
+        return current_app.response_class(body, mimetype=None, content_type=content_type)

@@ -1,0 +1,75 @@
+"""Per-request plumbing: request ids, security headers, the request log and metrics."""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+import uuid
+
+from flask import Flask, Response, g, request
+
+from app.health import metrics
+
+REQUEST_ID_HEADER = "X-Request-ID"
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
+API_CSP = "default-src 'none'; frame-ancestors 'none'"
+# Swagger UI is served from this service (app.apidocs): scripts and styles from 'self' only.
+DOCS_CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data:; connect-src 'self'; font-src 'self'; "
+    "frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+)
+HSTS = "max-age=63072000; includeSubDomains"
+JSON_TYPES = ("application/json", "application/problem+json")
+
+access_log = logging.getLogger("app.request")
+
+
+def _begin_request() -> None:
+    g.started = time.perf_counter()
+    incoming = request.headers.get(REQUEST_ID_HEADER, "")
+    g.request_id = incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex
+
+
+def _security_headers(response: Response, *, behind_https: bool) -> None:
+    headers = response.headers
+    headers[REQUEST_ID_HEADER] = g.get("request_id", "")
+    headers["X-Content-Type-Options"] = "nosniff"
+    headers["X-Frame-Options"] = "DENY"
+    headers["Referrer-Policy"] = "no-referrer"
+    is_docs = request.blueprint == "apidocs"
+    headers["Content-Security-Policy"] = DOCS_CSP if is_docs else API_CSP
+    if response.mimetype in JSON_TYPES and "Cache-Control" not in headers:
+        headers["Cache-Control"] = "no-store"
+    if behind_https:
+        headers["Strict-Transport-Security"] = HSTS
+
+
+def _finish_request(response: Response, app: Flask) -> Response:
+    _security_headers(response, behind_https=app.config["BEHIND_HTTPS"])
+    elapsed = time.perf_counter() - g.get("started", time.perf_counter())
+    endpoint = request.url_rule.rule if request.url_rule is not None else "<unmatched>"
+    if app.config["METRICS_ENABLED"]:
+        metrics.observe_request(request.method, endpoint, response.status_code, elapsed)
+        metrics.observe_pool()
+    access_log.log(
+        logging.WARNING if response.status_code >= 500 else logging.INFO,
+        "%s %s %s",
+        request.method,
+        request.path,
+        response.status_code,
+        extra={
+            "method": request.method,
+            "path": request.path,
+            "status": response.status_code,
+            "duration_ms": round(elapsed * 1000, 2),
+            "user_id": g.get("user_id"),
+        },
+    )
+    return response
+
+
+def register_request_hooks(app: Flask) -> None:
+    app.before_request(_begin_request)
+    app.after_request(lambda response: _finish_request(response, app))

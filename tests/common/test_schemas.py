@@ -1,0 +1,91 @@
+"""Strict types and text cleaning in the shared schema fields."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from app.common.text import clean_html, clean_text
+
+
+@pytest.mark.parametrize("value", [0, 1, "yes", "true", None, "false"])
+def test_booleans_are_only_true_or_false(probe, value):
+    response = probe.post("/api/v1/_probe/echo", json={"name": "a", "flag": value})
+    assert response.status_code == 422
+    assert "flag" in response.get_json()["errors"]["json"]
+
+
+@pytest.mark.parametrize("value", ["5", 5.0, 5.5, True, None])
+def test_integers_are_only_json_integers(probe, value):
+    response = probe.post("/api/v1/_probe/echo", json={"name": "a", "count": value})
+    assert response.status_code == 422
+    assert "count" in response.get_json()["errors"]["json"]
+
+
+def test_valid_strict_values_pass(probe):
+    response = probe.post("/api/v1/_probe/echo", json={"name": "a", "flag": False, "count": 5})
+    assert response.status_code == 200
+    assert response.get_json() == {"name": "a", "flag": False, "count": 5, "bio": ""}
+
+
+def test_text_is_cleaned_before_length_check(probe):
+    # 10 visible characters, surrounded by spaces and with control characters inside
+    response = probe.post(
+        "/api/v1/_probe/echo", json={"name": "  abcde\u0007fghij \t\n", "bio": "<b>x</b>"}
+    )
+    assert response.status_code == 200
+    assert response.get_json()["name"] == "abcdefghij"
+    too_long = probe.post("/api/v1/_probe/echo", json={"name": " abcdefghijk "})
+    assert too_long.status_code == 422
+    blank = probe.post("/api/v1/_probe/echo", json={"name": "  \u0007 "})
+    assert blank.status_code == 422
+
+
+def test_short_text_is_not_html_escaped(probe):
+    response = probe.post("/api/v1/_probe/echo", json={"name": "<b>&'\"</b>"})
+    assert response.get_json()["name"] == "<b>&'\"</b>"
+
+
+def test_text_is_nfc_normalised():
+    assert clean_text("e\u0301") == "\u00e9"
+    assert clean_text(" a\tb\nc\x1b ") == "a\tb\nc"
+
+
+@pytest.mark.parametrize(
+    ("dirty", "clean"),
+    [
+        ("<script>alert(1)</script>hi", "hi"),
+        ('<a href="javascript:alert(1)">x</a>', '<a rel="noopener noreferrer nofollow">x</a>'),
+        ('<p onclick="x()">p</p>', "<p>p</p>"),
+        ("<style>body{}</style>text", "text"),
+        ('<img src="x" onerror="alert(1)">', ""),
+        ("<div><em>ok</em></div>", "<em>ok</em>"),
+        (
+            '<a href="https://example.com">l</a>',
+            '<a href="https://example.com" rel="noopener noreferrer nofollow">l</a>',
+        ),
+        (
+            "<ul><li>a</li></ul><blockquote>q</blockquote>",
+            "<ul><li>a</li></ul><blockquote>q</blockquote>",
+        ),
+    ],
+)
+def test_long_form_html_is_sanitised(dirty, clean):
+    assert clean_html(dirty) == clean
+
+
+@given(st.text(alphabet=st.sampled_from(list("<>/\"'=& abpscriptonerrorhfja:\x00\x07\n\t\u0301e"))))
+def test_html_cleaning_is_idempotent(value):
+    once = clean_html(value)
+    assert clean_html(once) == once
+    assert "<script" not in once.lower()
+    assert not re.search(r"<[^>]*\son[a-z]+\s*=", once, re.IGNORECASE)
+
+
+@given(st.text())
+def test_text_cleaning_is_idempotent(value):
+    once = clean_text(value)
+    assert clean_text(once) == once

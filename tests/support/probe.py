@@ -1,0 +1,96 @@
+"""A blueprint registered only by the tests, to exercise framework behaviour that no resource
+of the foundation exposes yet (parsing, errors, pagination, database failures)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask
+from flask.views import MethodView
+from marshmallow import fields, validate
+from sqlalchemy import text
+
+from app.auth.policy import public
+from app.common.api import Blueprint
+from app.common.pagination import Page, PageQuery, sort_field
+from app.common.schemas import BaseSchema, JSONObject, SafeHTML, StrictBoolean, StrictInteger, Text
+from app.extensions import db
+
+blp = Blueprint("probe", __name__, url_prefix="/api/v1/_probe", description="tests only")
+
+
+class EchoSchema(BaseSchema):
+    name = Text(required=True, validate=validate.Length(min=1, max=10))
+    bio = SafeHTML(load_default="", validate=validate.Length(max=50))
+    flag = StrictBoolean()
+    count = StrictInteger()
+    extra = JSONObject()
+    items = fields.List(fields.Nested(lambda: ItemSchema()))
+
+
+class ItemSchema(BaseSchema):
+    dice = Text(required=True)
+
+
+class ListQuery(PageQuery):
+    sort = sort_field(["name", "created_at"], "name")
+    q = Text()
+
+
+@blp.route("/echo")
+class Echo(MethodView):
+    @public
+    @blp.arguments(EchoSchema)
+    @blp.response(200)
+    def post(self, data: dict[str, Any]) -> dict[str, Any]:
+        return data
+
+
+@blp.route("/items")
+class Items(MethodView):
+    @public
+    @blp.arguments(ListQuery, location="query")
+    @blp.response(200)
+    def get(self, args: dict[str, Any]) -> Any:
+        total = 45
+        start = (args["page"] - 1) * args["page_size"]
+        items = list(range(total))[start : start + args["page_size"]]
+        page = Page(items=items, total=total, page=args["page"], page_size=args["page_size"])
+        return items, 200, page.headers()
+
+
+@blp.route("/empty")
+class Empty(MethodView):
+    @public
+    @blp.arguments(PageQuery, location="query")
+    @blp.response(200)
+    def get(self, args: dict[str, Any]) -> Any:
+        page = Page(items=[], total=0, page=args["page"], page_size=args["page_size"])
+        return [], 200, page.headers()
+
+
+@blp.route("/db")
+class Database(MethodView):
+    @public
+    @blp.response(200)
+    def get(self) -> dict[str, Any]:
+        return {"one": db.session.execute(text("SELECT 1")).scalar_one()}
+
+
+@blp.route("/boom")
+class Boom(MethodView):
+    @public
+    def get(self) -> Any:
+        raise RuntimeError("secret detail: SELECT password FROM users in /etc/app/settings.py")
+
+
+@blp.route("/private")
+class Private(MethodView):
+    @blp.response(200)
+    def get(self) -> dict[str, Any]:
+        return {"secret": True}
+
+
+def register_probe(app: Flask) -> Flask:
+    app.extensions["api"].register_blueprint(blp)
+    return app

@@ -1,0 +1,129 @@
+"""Every error, from every layer, is an RFC 9457 problem."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import pytest
+
+PROBLEM = "application/problem+json"
+
+
+def assert_problem(response, status: int, type_: str = "about:blank") -> dict:
+    assert response.status_code == status, response.get_data(as_text=True)
+    assert response.mimetype == PROBLEM
+    body = response.get_json(force=True)
+    assert body["status"] == status
+    assert body["type"] == type_
+    for member in ("title", "detail", "request_id", "instance"):
+        assert body[member], member
+    assert body["request_id"] == response.headers["X-Request-ID"]
+    return body
+
+
+@pytest.mark.parametrize("path", ["/nope", "/api/v2/characters", "/api/v1/does-not-exist"])
+def test_unknown_paths_are_404_problems(client, path):
+    body = assert_problem(client.get(path), 404)
+    assert body["instance"] == path
+    assert body["title"] == "Not Found"
+
+
+def test_405_keeps_allow_header(client):
+    response = client.delete("/health/live")
+    assert_problem(response, 405)
+    assert set(response.headers["Allow"].replace(" ", "").split(",")) >= {"GET", "HEAD"}
+
+
+def test_malformed_json_is_400(probe):
+    response = probe.post("/api/v1/_probe/echo", data="{not json", content_type="application/json")
+    assert_problem(response, 400, "/problems/malformed-json")
+
+
+@pytest.mark.parametrize("constant", ["NaN", "Infinity", "-Infinity"])
+def test_nan_and_infinity_are_400(probe, constant):
+    response = probe.post(
+        "/api/v1/_probe/echo",
+        data=f'{{"name": "a", "extra": {{"x": {constant}}}}}',
+        content_type="application/json",
+    )
+    assert_problem(response, 400, "/problems/malformed-json")
+
+
+def test_nesting_deeper_than_32_is_400_and_32_is_fine(probe):
+    def nested(depth: int) -> str:
+        # the body object is level 1, "extra" level 2, then lists
+        return '{"name": "a", "extra": {"x": ' + "[" * (depth - 2) + "]" * (depth - 2) + "}}"
+
+    ok = probe.post("/api/v1/_probe/echo", data=nested(32), content_type="application/json")
+    assert ok.status_code == 200
+    deep = probe.post("/api/v1/_probe/echo", data=nested(33), content_type="application/json")
+    assert_problem(deep, 400, "/problems/malformed-json")
+    very_deep = '{"name": "a", "extra": {"x": ' + "[" * 100000 + "]" * 100000 + "}}"
+    response = probe.post("/api/v1/_probe/echo", data=very_deep, content_type="application/json")
+    assert_problem(response, 400, "/problems/malformed-json")
+
+
+def test_json_sent_as_text_plain_is_415(probe):
+    response = probe.post("/api/v1/_probe/echo", data='{"name": "a"}', content_type="text/plain")
+    assert_problem(response, 415)
+
+
+def test_form_body_is_415(probe):
+    response = probe.post("/api/v1/_probe/echo", data={"name": "a"})
+    assert_problem(response, 415)
+
+
+def test_nul_character_anywhere_is_422(probe):
+    response = probe.post("/api/v1/_probe/echo", json={"name": "a\u0000b"})
+    body = assert_problem(response, 422, "/problems/validation-error")
+    assert "name" in body["errors"]["json"]
+    nested = probe.post("/api/v1/_probe/echo", json={"name": "a", "extra": {"k": ["ok", "x\x00"]}})
+    body = assert_problem(nested, 422, "/problems/validation-error")
+    assert body["errors"]["json"]["extra"]["k"]["1"]
+
+
+def test_validation_errors_are_keyed_by_location_and_field(probe):
+    response = probe.post("/api/v1/_probe/echo", json={"bio": "x", "items": [{"dice": "1d6"}, {}]})
+    body = assert_problem(response, 422, "/problems/validation-error")
+    assert body["errors"]["json"]["name"] == ["Missing data for required field."]
+    assert body["errors"]["json"]["items"]["1"]["dice"]
+
+
+def test_unknown_body_fields_are_422(probe):
+    response = probe.post("/api/v1/_probe/echo", json={"name": "a", "id": "x", "role": "admin"})
+    body = assert_problem(response, 422, "/problems/validation-error")
+    assert set(body["errors"]["json"]) == {"id", "role"}
+
+
+def test_unknown_query_parameters_are_422(probe):
+    response = probe.get("/api/v1/_probe/items?pagesize=5")
+    body = assert_problem(response, 422, "/problems/validation-error")
+    assert "pagesize" in body["errors"]["query"]
+
+
+def test_body_larger_than_max_content_length_is_413(probe, probe_app):
+    limit = probe_app.config["MAX_CONTENT_LENGTH"]
+    big = json.dumps({"name": "a", "extra": {"x": "y" * limit}})
+    response = probe.post("/api/v1/_probe/echo", data=big, content_type="application/json")
+    body = assert_problem(response, 413)
+    assert str(limit) in body["detail"]
+
+
+def test_unexpected_exception_is_500_without_internals_and_logged(probe, caplog):
+    with caplog.at_level(logging.ERROR):
+        response = probe.get("/api/v1/_probe/boom", headers={"X-Request-ID": "boom-123"})
+    body = assert_problem(response, 500)
+    raw = response.get_data(as_text=True)
+    for secret in ("secret", "SELECT", "/etc/", "settings.py", "Traceback", "RuntimeError"):
+        assert secret not in raw
+    assert body["request_id"] == "boom-123"
+    records = [r for r in caplog.records if r.exc_info]
+    assert records, "the traceback must be logged"
+    assert records[-1].request_id == "boom-123"
+
+
+def test_endpoints_are_authenticated_by_default(probe):
+    response = probe.get("/api/v1/_probe/private")
+    assert_problem(response, 401, "/problems/invalid-token")
+    assert response.headers["WWW-Authenticate"].startswith("Bearer")

@@ -1,0 +1,85 @@
+"""The app under real gunicorn, over a socket: headers, problems, logs, multi-worker metrics."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+import requests
+
+from tests.support.servers import Gunicorn
+
+
+@pytest.fixture(scope="module")
+def server(app, database_url, tmp_path_factory):
+    env = {
+        "APP_ENV": "production",
+        "SECRET_KEY": "a-production-grade-secret-key-for-the-test-server-0123",
+        "DATABASE_URL": database_url,
+        "PORTRAIT_DIR": str(tmp_path_factory.mktemp("portraits")),
+        "CORS_ORIGINS": "https://app.example.com",
+    }
+    with Gunicorn(env, workers=2) as gunicorn:
+        yield gunicorn
+
+
+def test_request_over_a_socket(server):
+    response = requests.get(
+        f"{server.url}/health/ready", headers={"X-Request-ID": "sock-1"}, timeout=10
+    )
+    assert response.status_code == 200
+    assert response.json()["status"] == "ok"
+    assert response.headers["X-Request-ID"] == "sock-1"
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert (
+        response.headers["Content-Security-Policy"] == "default-src 'none'; frame-ancestors 'none'"
+    )
+
+
+def test_problem_over_a_socket(server):
+    response = requests.get(f"{server.url}/api/v2/anything", timeout=10)
+    assert response.status_code == 404
+    assert response.headers["Content-Type"] == "application/problem+json"
+    body = response.json()
+    assert body["type"] == "about:blank" and body["request_id"] == response.headers["X-Request-ID"]
+
+
+def test_two_workers_are_running(server):
+    assert len(server.worker_pids()) == 2
+
+
+def test_metrics_cover_every_worker(server):
+    session = requests.Session()
+    for _ in range(40):
+        # fresh connections spread the requests over both workers
+        requests.get(f"{server.url}/health/live", headers={"Connection": "close"}, timeout=10)
+    counts = []
+    for _ in range(6):
+        text = session.get(
+            f"{server.url}/metrics", headers={"Connection": "close"}, timeout=10
+        ).text
+        match = re.search(
+            r'^http_requests_total\{endpoint="/health/live",method="GET",status="200"\} (\S+)$',
+            text,
+            re.MULTILINE,
+        )
+        assert match, text[:500]
+        counts.append(float(match.group(1)))
+    # Whichever worker answers the scrape, it reports the sum over both (>= 40 requests + probes)
+    assert min(counts) >= 40
+    assert "db_pool_size" in text
+
+
+def test_stdout_is_one_json_object_per_line(server):
+    requests.get(
+        f"{server.url}/health/live",
+        headers={"Authorization": "Bearer top-secret-token"},
+        timeout=10,
+    )
+    lines = [line for line in server.stdout().splitlines() if line.strip()]
+    assert lines
+    for line in lines:
+        json.loads(line)
+    assert "top-secret-token" not in server.stdout()
+    assert "Booting worker" in server.stderr()  # gunicorn's own messages go to stderr

@@ -1,0 +1,119 @@
+"""Request ids, security headers, CORS and the request log."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import pytest
+
+
+def test_request_id_is_echoed_when_valid(client):
+    response = client.get("/health/live", headers={"X-Request-ID": "abc.DEF_12-3"})
+    assert response.headers["X-Request-ID"] == "abc.DEF_12-3"
+
+
+@pytest.mark.parametrize("bad", ["", "has space", "x" * 129, "semi;colon", "ünïcode"])
+def test_invalid_request_id_is_replaced(client, bad):
+    response = client.get("/health/live", headers={"X-Request-ID": bad})
+    generated = response.headers["X-Request-ID"]
+    assert generated != bad
+    assert 1 <= len(generated) <= 128
+
+
+def test_security_headers_on_api_responses(client):
+    for response in (client.get("/health/live"), client.get("/missing")):
+        headers = response.headers
+        assert headers["X-Content-Type-Options"] == "nosniff"
+        assert headers["X-Frame-Options"] == "DENY"
+        assert headers["Referrer-Policy"] == "no-referrer"
+        assert headers["Content-Security-Policy"] == "default-src 'none'; frame-ancestors 'none'"
+        assert headers["Cache-Control"] == "no-store"
+        assert "Strict-Transport-Security" not in headers
+
+
+def test_docs_get_a_looser_but_self_only_policy(client):
+    response = client.get("/docs")
+    assert response.status_code == 200
+    csp = response.headers["Content-Security-Policy"]
+    assert "script-src 'self'" in csp
+    assert "unsafe-inline" not in csp.split("script-src")[1].split(";")[0]
+    assert "frame-ancestors 'none'" in csp
+    for asset in ("swagger-ui-bundle.js", "swagger-ui.css", "init.js"):
+        assert f"/docs/assets/{asset}" in response.get_data(as_text=True)
+        assert client.get(f"/docs/assets/{asset}").status_code == 200
+    assert client.get("/docs/assets/../../config.py").status_code == 404
+
+
+def test_hsts_when_behind_https(app_factory):
+    app = app_factory(BEHIND_HTTPS="true")
+    response = app.test_client().get("/health/live")
+    assert response.headers["Strict-Transport-Security"].startswith("max-age=")
+
+
+def test_cors_preflight_from_allowed_origin(client):
+    response = client.options(
+        "/health/ready",
+        headers={
+            "Origin": "https://app.example.com",
+            "Access-Control-Request-Method": "PATCH",
+            "Access-Control-Request-Headers": "Authorization, If-Match, Idempotency-Key",
+        },
+    )
+    assert response.status_code == 200
+    assert response.headers["Access-Control-Allow-Origin"] == "https://app.example.com"
+    allowed = response.headers["Access-Control-Allow-Headers"].lower()
+    for header in ("authorization", "if-match", "idempotency-key"):
+        assert header in allowed
+    assert "PATCH" in response.headers["Access-Control-Allow-Methods"]
+    assert "Access-Control-Allow-Credentials" not in response.headers
+
+
+def test_cors_actual_response_exposes_headers(client):
+    response = client.get("/health/live", headers={"Origin": "http://localhost:3000"})
+    assert response.headers["Access-Control-Allow-Origin"] == "http://localhost:3000"
+    exposed = {
+        h.strip().lower() for h in response.headers["Access-Control-Expose-Headers"].split(",")
+    }
+    assert {"etag", "location", "x-pagination", "link", "x-request-id", "retry-after"} <= exposed
+
+
+def test_cors_unknown_origin_gets_nothing(client):
+    response = client.get("/health/live", headers={"Origin": "https://evil.example"})
+    assert "Access-Control-Allow-Origin" not in response.headers
+
+
+def test_one_json_log_line_per_request(client, capsys):
+    client.get(
+        "/health/live?x=1",
+        headers={"X-Request-ID": "log-test-1", "Authorization": "Bearer secret-token"},
+    )
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.strip()]
+    entries = [entry for entry in lines if entry.get("request_id") == "log-test-1"]
+    assert len(entries) == 1
+    entry = entries[0]
+    assert entry["method"] == "GET"
+    assert entry["path"] == "/health/live"
+    assert entry["status"] == 200
+    assert entry["level"] == "INFO"
+    assert isinstance(entry["duration_ms"], float | int)
+    assert "timestamp" in entry and entry["timestamp"].endswith("+00:00")
+    assert "secret-token" not in json.dumps(lines)
+
+
+def test_every_stdout_line_is_json(client, capsys):
+    client.get("/health/live")
+    client.get("/nope")
+    out = capsys.readouterr().out
+    assert out.strip()
+    for line in out.splitlines():
+        json.loads(line)
+
+
+def test_text_logs_in_development(app_factory, capsys):
+    app = app_factory(APP_ENV="development", LOG_FORMAT=None)
+    app.test_client().get("/health/live")
+    out = capsys.readouterr().out
+    assert "GET /health/live 200" in out
+    assert not out.lstrip().startswith("{")
+    logging.getLogger().handlers.clear()
