@@ -114,10 +114,14 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 def register_blueprints(app: Flask) -> None:
     from app.apidocs.routes import bp as docs_bp
+    from app.auth.routes import blp as auth_blp
     from app.health.routes import blp as health_blp
     from app.health.routes import metrics_blp
+    from app.users.routes import blp as users_blp
 
     api = app.extensions["api"]
+    api.register_blueprint(auth_blp, url_prefix=f"{API_PREFIX}/auth")
+    api.register_blueprint(users_blp, url_prefix=f"{API_PREFIX}/users")
     api.register_blueprint(health_blp)
     if app.config["METRICS_ENABLED"]:
         api.register_blueprint(metrics_blp)
@@ -140,4 +144,8 @@ def register_hooks(app: Flask) -> None:
 
 
 def register_commands(app: Flask) -> None:
-    """CLI groups are added by the domain packages as they arrive."""
+    from app.auth.cli import auth_cli
+    from app.users.cli import users_cli
+
+    for group in (users_cli, auth_cli):
+        app.cli.add_command(group)

@@ -11,6 +11,7 @@ import os
 import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, fields
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -310,4 +311,15 @@ def flask_config(settings: Settings) -> dict[str, Any]:
         "RATELIMIT_HEADERS_ENABLED": False,
         "RATELIMIT_SWALLOW_ERRORS": True,
         "PREFERRED_URL_SCHEME": "https" if settings.BEHIND_HTTPS else "http",
+        "JWT_SECRET_KEY": settings.SECRET_KEY,
+        "JWT_ALGORITHM": "HS256",
+        "JWT_DECODE_ALGORITHMS": ["HS256"],
+        "JWT_TOKEN_LOCATION": ["headers"],
+        "JWT_ACCESS_TOKEN_EXPIRES": timedelta(seconds=settings.ACCESS_TOKEN_TTL),
+        "JWT_REFRESH_TOKEN_EXPIRES": timedelta(seconds=settings.REFRESH_TOKEN_TTL),
+        "JWT_DECODE_LEEWAY": 0,
+        # The suite alone hashes passwords cheaply; every real environment uses RFC 9106's profile.
+        "PASSWORD_HASH_PROFILE": "testing"
+        if settings.APP_ENV == "testing"
+        else "rfc9106-low-memory",
     }

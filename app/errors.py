@@ -10,6 +10,8 @@ from __future__ import annotations
 import http
 import json
 import logging
+import math
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -17,6 +19,7 @@ from typing import Any
 from flask import Flask, Response, current_app, g, request
 from marshmallow import ValidationError
 from sqlalchemy import exc as sa_exc
+from sqlalchemy.orm import exc as orm_exc
 from werkzeug.exceptions import HTTPException
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
@@ -233,6 +236,12 @@ def _from_http_exception(error: HTTPException) -> Response:
             errors=_normalise_messages(messages),
             headers=headers,
         )
+    if status == 429:
+        return problem_response(
+            KINDS["rate-limited"],
+            "Too many requests from this address; retry after the time in Retry-After.",
+            headers={**headers, "Retry-After": str(_retry_after_seconds())},
+        )
     if status == 400 and messages is not None:
         return problem_response(KINDS["malformed-json"], "The request body is not valid JSON.")
     kind = plain_kind(status)
@@ -262,6 +271,12 @@ def handle_exception(error: Exception) -> Response:
             "The request failed validation.",
             errors=_normalise_messages(error.messages),
         )
+    if isinstance(error, orm_exc.StaleDataError):
+        _rollback()
+        return problem_response(
+            KINDS["precondition-failed"],
+            "The resource was changed by another request; GET it again and retry.",
+        )
     if isinstance(error, sa_exc.IntegrityError):
         _rollback()
         log.info("integrity error turned into 409: %s", error.orig.__class__.__name__)
@@ -279,6 +294,19 @@ def handle_exception(error: Exception) -> Response:
     _rollback()
     log.error("unhandled exception", exc_info=error)
     return problem_response(plain_kind(500), _PLAIN_DETAIL[500])
+
+
+def _retry_after_seconds() -> int:
+    from app.extensions import limiter
+
+    try:
+        current = limiter.current_limit
+        reset_at = current.reset_at if current else None
+    except Exception:  # the limiter's storage may be unreachable; a minute is a safe answer
+        reset_at = None
+    if not reset_at:
+        return 60
+    return max(1, math.ceil(reset_at - time.time()))
 
 
 def _is_database_unavailable(error: Exception) -> bool:

@@ -25,6 +25,7 @@ class _JsonFormatter(JsonFormatter):
         super().add_fields(log_record, record, message_dict)
         log_record["level"] = record.levelname
         log_record["logger"] = record.name
+        log_record["pid"] = record.process
 
 
 class StdoutHandler(logging.StreamHandler):

@@ -166,3 +166,24 @@ def app_factory(app: Flask, database_url: str, tmp_path: Path):
     from app.logs import configure_logging
 
     configure_logging("INFO", "json")
+
+
+@pytest.fixture
+def alice(client: FlaskClient):
+    from tests.support.factories import make_account
+
+    return make_account(client, username=f"alice_{uuid.uuid4().hex[:8]}")
+
+
+@pytest.fixture
+def bob(client: FlaskClient):
+    from tests.support.factories import make_account
+
+    return make_account(client, username=f"bob_{uuid.uuid4().hex[:8]}")
+
+
+@pytest.fixture
+def admin(app: Flask, client: FlaskClient):
+    from tests.support.factories import make_admin
+
+    return make_admin(app, client)

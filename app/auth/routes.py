@@ -1,0 +1,101 @@
+"""``/api/v1/auth``: register, login, refresh, logout."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import current_app, g
+from flask.views import MethodView
+
+from app.auth import service
+from app.auth.policy import public
+from app.auth.tokens import decode_request_token
+from app.common.api import Blueprint, documented_errors
+from app.common.concurrency import ETAG_HEADER, etag_for
+from app.extensions import limiter
+from app.users import service as users
+from app.users.schemas import LoginSchema, RegisterSchema, TokenPairSchema, UserPrivate
+
+blp = Blueprint("auth", __name__, description="Sign up, sign in, token refresh and sign out.")
+
+RATE_LIMIT_DOC = {"Retry-After": {"description": "Seconds to wait", "schema": {"type": "integer"}}}
+
+
+def _login_limit() -> str:
+    return current_app.config["RATELIMIT_LOGIN"]
+
+
+def _register_limit() -> str:
+    return current_app.config["RATELIMIT_REGISTER"]
+
+
+@blp.route("/register")
+class Register(MethodView):
+    @public
+    @limiter.limit(_register_limit)
+    @blp.arguments(
+        RegisterSchema,
+        example={
+            "email": "aria@example.com",
+            "username": "aria_sw",
+            "password": "correct horse battery",
+            "display_name": "Aria Swiftwind",
+        },
+    )
+    @blp.response(
+        201,
+        UserPrivate,
+        headers={
+            "Location": {"description": "URL of the new user", "schema": {"type": "string"}},
+            **ETAG_HEADER,
+        },
+    )
+    @documented_errors(409, 429)
+    def post(self, data: dict[str, Any]) -> Any:
+        """Create an account.
+
+        The email is stored lower-cased; email and username are unique (case-insensitively):
+        a duplicate is 409 naming the field. Rate limited per client address.
+        """
+        user = users.create_user(**data)
+        return user, 201, {"Location": f"/api/v1/users/{user.id}", "ETag": etag_for(user)}
+
+
+@blp.route("/login")
+class Login(MethodView):
+    @public
+    @limiter.limit(_login_limit)
+    @blp.arguments(
+        LoginSchema, example={"email": "aria@example.com", "password": "correct horse battery"}
+    )
+    @blp.response(200, TokenPairSchema)
+    @documented_errors(403, 429)
+    def post(self, data: dict[str, Any]) -> dict[str, Any]:
+        """Sign in: a new login session with an access token and a refresh token.
+
+        A wrong password and an unknown email give the same 401 in about the same time; a
+        deactivated account with the right password gets 403. Rate limited per client address.
+        """
+        return service.login(email=data["email"], password=data["password"])
+
+
+@blp.route("/refresh")
+class Refresh(MethodView):
+    @public
+    @blp.doc(security=[{"bearerAuth": []}])
+    @blp.response(200, TokenPairSchema)
+    def post(self) -> dict[str, Any]:
+        """Exchange the refresh token (sent as the bearer token) for a new pair.
+
+        The used refresh token is revoked (rotation). Presenting an already-used or revoked
+        refresh token is 401 and revokes the whole login session, its access tokens included.
+        """
+        return service.refresh(claims=decode_request_token(refresh=True))
+
+
+@blp.route("/logout")
+class Logout(MethodView):
+    @blp.response(204)
+    def post(self) -> None:
+        """Sign out: revoke the presented access token and the whole login session."""
+        service.logout(session=g.current_session)

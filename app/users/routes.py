@@ -1,0 +1,115 @@
+"""``/api/v1/users``: your own account, public profiles, and moderation by admins."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from flask import g
+from flask.views import MethodView
+
+from app.auth.policy import admin_required, current_user
+from app.common.api import Blueprint, documented_errors
+from app.common.concurrency import (
+    ETAG_HEADER,
+    IF_MATCH_PARAMETER,
+    IF_NONE_MATCH_PARAMETER,
+    check_if_match,
+    etag_for,
+    not_modified_response,
+)
+from app.common.pagination import PAGINATION_HEADERS
+from app.users import service
+from app.users.schemas import (
+    AdminUserUpdateSchema,
+    MeUpdateSchema,
+    UserListQuery,
+    UserPrivate,
+    UserPublic,
+)
+
+blp = Blueprint("users", __name__, description="Accounts: your own, public profiles, moderation.")
+
+
+@blp.route("/me")
+class Me(MethodView):
+    @blp.doc(parameters=[IF_NONE_MATCH_PARAMETER])
+    @blp.response(200, UserPrivate, headers=ETAG_HEADER)
+    @documented_errors(304)
+    def get(self) -> Any:
+        """Your own account (private view)."""
+        user = current_user()
+        return not_modified_response(user) or (user, 200, {"ETag": etag_for(user)})
+
+    @blp.doc(parameters=[IF_MATCH_PARAMETER])
+    @blp.arguments(MeUpdateSchema, example={"display_name": "Aria", "bio": "<p>Hello</p>"})
+    @blp.response(200, UserPrivate, headers=ETAG_HEADER)
+    @documented_errors(412, 428)
+    def patch(self, data: dict[str, Any]) -> Any:
+        """Change your display name, bio or password (`If-Match` required).
+
+        A new `password` needs `current_password` (a wrong one is 422 on that field) and signs
+        out every other session of yours.
+        """
+        user = current_user()
+        check_if_match(user)
+        user = service.update_me(user=user, session=g.current_session, data=data)
+        return user, 200, {"ETag": etag_for(user)}
+
+    @blp.doc(parameters=[IF_MATCH_PARAMETER])
+    @blp.response(204)
+    @documented_errors(412, 428)
+    def delete(self) -> None:
+        """Delete your account and everything it owns, portraits included (`If-Match`)."""
+        user = current_user()
+        check_if_match(user)
+        service.delete_user(user=user)
+
+
+@blp.route("")
+class Users(MethodView):
+    @admin_required
+    @blp.arguments(UserListQuery, location="query")
+    @blp.response(200, UserPrivate(many=True), headers=PAGINATION_HEADERS)
+    @documented_errors(403)
+    def get(self, query: dict[str, Any]) -> Any:
+        """List accounts (admins only), `?q=` on username and email, `?sort=username|created_at`."""
+        page = service.list_users(query=query)
+        return page.items, 200, page.headers()
+
+
+@blp.route("/<uuid:user_id>")
+class UserById(MethodView):
+    @blp.response(200, UserPublic, headers=ETAG_HEADER)
+    @blp.alt_response(
+        200, schema=UserPrivate, description="Private view, for yourself and admins", success=True
+    )
+    @documented_errors(404)
+    def get(self, user_id: uuid.UUID) -> Any:
+        """A user's public profile (the private view for yourself and for admins).
+
+        Unknown and deactivated users are 404 (admins see deactivated ones).
+        """
+        viewer = current_user()
+        user = service.get_user(viewer=viewer, user_id=user_id)
+        view = UserPrivate() if viewer.is_admin or viewer.id == user.id else UserPublic()
+        return _raw(view.dump(user)), 200, {"ETag": etag_for(user)}
+
+    @admin_required
+    @blp.arguments(AdminUserUpdateSchema, example={"is_active": False})
+    @blp.response(200, UserPrivate, headers=ETAG_HEADER)
+    @documented_errors(403, 404)
+    def patch(self, data: dict[str, Any], user_id: uuid.UUID) -> Any:
+        """Set a user's `role` or `is_active` (admins only; no `If-Match` needed).
+
+        Deactivation revokes every token of the user at once.
+        """
+        user = service.moderate_user(user_id=user_id, data=data)
+        return user, 200, {"ETag": etag_for(user)}
+
+
+def _raw(dumped: dict[str, Any]) -> Any:
+    """Already serialised by the view chosen per caller."""
+    from flask import jsonify
+
+    return jsonify(dumped)

@@ -1,0 +1,119 @@
+"""Account schemas: what may come in, and the public and private views that go out."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import marshmallow as ma
+from marshmallow import fields, validate, validates_schema
+
+from app.common.pagination import PageQuery, sort_field
+from app.common.schemas import BaseSchema, SafeHTML, StrictBoolean, Text
+from app.users.models import ROLES
+
+USERNAME_PATTERN = r"^[A-Za-z0-9_-]{3,32}$"
+
+
+class EmailAddress(fields.Email):
+    """A syntactically valid address (no network look-up), trimmed and lower-cased."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
+        if isinstance(value, str):
+            value = value.strip().lower()
+        return super()._deserialize(value, attr, data, **kwargs)
+
+
+class Password(fields.String):
+    """10..128 characters, taken as typed (never trimmed, never returned)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(
+            load_only=True,
+            validate=validate.Length(min=10, max=128),
+            metadata={"format": "password", "example": "correct horse battery"},
+            **kwargs,
+        )
+
+
+class UserPublic(BaseSchema):
+    id = fields.UUID(dump_only=True)
+    username = fields.String(dump_only=True, metadata={"example": "aria_sw"})
+    display_name = fields.String(dump_only=True, metadata={"example": "Aria Swiftwind"})
+    bio = fields.String(dump_only=True, metadata={"example": "<p>Game master since 1998.</p>"})
+    created_at = fields.AwareDateTime(dump_only=True)
+
+
+class UserPrivate(UserPublic):
+    email = fields.String(dump_only=True, metadata={"example": "aria@example.com"})
+    role = fields.String(dump_only=True, metadata={"enum": list(ROLES)})
+    is_active = fields.Boolean(dump_only=True)
+    updated_at = fields.AwareDateTime(dump_only=True)
+
+
+class RegisterSchema(BaseSchema):
+    email = EmailAddress(
+        required=True, validate=validate.Length(max=254), metadata={"example": "aria@example.com"}
+    )
+    username = fields.String(
+        required=True,
+        validate=validate.Regexp(
+            USERNAME_PATTERN, error="3..32 characters of A-Z, a-z, 0-9, '_' and '-'."
+        ),
+        metadata={"example": "aria_sw"},
+    )
+    password = Password(required=True)
+    display_name = Text(
+        validate=validate.Length(min=1, max=64), metadata={"example": "Aria Swiftwind"}
+    )
+
+
+class LoginSchema(BaseSchema):
+    email = fields.String(
+        required=True, validate=validate.Length(max=254), metadata={"example": "aria@example.com"}
+    )
+    password = fields.String(
+        required=True,
+        load_only=True,
+        validate=validate.Length(max=1024),
+        metadata={"format": "password", "example": "correct horse battery"},
+    )
+
+
+class TokenPairSchema(ma.Schema):
+    access_token = fields.String(required=True)
+    refresh_token = fields.String(required=True)
+    token_type = fields.String(required=True, metadata={"example": "Bearer"})
+    expires_in = fields.Integer(
+        required=True, metadata={"description": "Access token lifetime, seconds", "example": 900}
+    )
+
+
+class MeUpdateSchema(BaseSchema):
+    display_name = Text(validate=validate.Length(min=1, max=64))
+    bio = SafeHTML(validate=validate.Length(max=1000))
+    password = Password()
+    current_password = fields.String(
+        load_only=True, validate=validate.Length(max=1024), metadata={"format": "password"}
+    )
+
+    @validates_schema
+    def _password_pair(self, data: dict[str, Any], **kwargs: Any) -> None:
+        if "password" in data and "current_password" not in data:
+            raise ma.ValidationError(
+                "Give your current password to change it.", field_name="current_password"
+            )
+        if "current_password" in data and "password" not in data:
+            raise ma.ValidationError("current_password goes with a new password.", "password")
+
+
+class AdminUserUpdateSchema(BaseSchema):
+    role = fields.String(validate=validate.OneOf(ROLES))
+    is_active = StrictBoolean()
+
+
+class UserListQuery(PageQuery):
+    q = Text(
+        validate=validate.Length(max=100),
+        metadata={"description": "Case-insensitive substring of the username or email."},
+    )
+    sort = sort_field(["username", "created_at"], "username")

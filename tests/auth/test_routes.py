@@ -1,0 +1,280 @@
+"""Registration, login, refresh rotation, logout and every way a token can be bad."""
+
+from __future__ import annotations
+
+import statistics
+import time
+from datetime import timedelta
+
+import jwt as pyjwt
+import pytest
+from flask_jwt_extended import create_access_token
+
+from tests.support.factories import PASSWORD, login, make_account, register, unique_name
+
+ME = "/api/v1/users/me"
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def assert_401(response) -> None:
+    assert response.status_code == 401, response.get_json()
+    assert response.mimetype == "application/problem+json"
+    assert response.headers["WWW-Authenticate"].startswith("Bearer")
+
+
+# --- register -------------------------------------------------------------------------------
+
+
+def test_register_returns_the_private_view(client):
+    name = unique_name()
+    response = register(client, username=name, email=f"  {name.upper()}@Example.COM ")
+    assert response.status_code == 201
+    user = response.get_json()
+    assert response.headers["Location"] == f"/api/v1/users/{user['id']}"
+    assert response.headers["ETag"].startswith('"')
+    assert user["email"] == f"{name}@example.com"
+    assert user["display_name"] == name
+    assert user["role"] == "user" and user["is_active"] is True and user["bio"] == ""
+    assert set(user) == {
+        "id", "email", "username", "display_name", "bio", "role", "is_active",
+        "created_at", "updated_at",
+    }  # fmt: skip
+    assert "+00:00" in user["created_at"]
+    assert "password" not in response.get_data(as_text=True)
+
+
+@pytest.mark.parametrize(
+    ("fields", "bad"),
+    [
+        ({"email": "not-an-email"}, "email"),
+        ({"username": "ab"}, "username"),
+        ({"username": "x" * 33}, "username"),
+        ({"username": "bad name!"}, "username"),
+        ({"password": "123456789"}, "password"),
+        ({"password": "p" * 129}, "password"),
+        ({"display_name": "   "}, "display_name"),
+        ({"display_name": "d" * 65}, "display_name"),
+        ({"role": "admin"}, "role"),
+        ({"is_active": True}, "is_active"),
+        ({"id": "3f0c2a9e-0000-0000-0000-000000000000"}, "id"),
+    ],
+)
+def test_register_rejects_bad_input(client, fields, bad):
+    response = register(client, **fields)
+    assert response.status_code == 422
+    assert bad in response.get_json()["errors"]["json"]
+
+
+def test_register_accepts_exact_limits(client):
+    response = register(client, password="p" * 10, display_name="d" * 64)
+    assert response.status_code == 201
+    assert register(client, password="p" * 128).status_code == 201
+
+
+def test_duplicate_email_and_username_in_any_case(client):
+    name = unique_name()
+    assert register(client, username=name).status_code == 201
+    same_email = register(client, email=f"{name.upper()}@EXAMPLE.com")
+    assert same_email.status_code == 409
+    assert same_email.get_json()["type"] == "/problems/duplicate"
+    assert "email" in same_email.get_json()["errors"]["json"]
+    same_name = register(client, username=name.upper(), email="other@example.com")
+    assert same_name.status_code == 409
+    assert "username" in same_name.get_json()["errors"]["json"]
+
+
+# --- login ----------------------------------------------------------------------------------
+
+
+def test_login_returns_a_token_pair(client, app):
+    account = make_account(client)
+    response = login(client, account.email.upper())
+    assert response.status_code == 200
+    body = response.get_json()
+    assert body["token_type"] == "Bearer"
+    assert body["expires_in"] == app.config["ACCESS_TOKEN_TTL"] == 900
+    claims = pyjwt.decode(body["access_token"], options={"verify_signature": False})
+    assert {"sub", "sid", "jti", "type", "exp"} <= set(claims)
+    assert claims["type"] == "access" and claims["sub"] == account.id
+    assert "password" not in str(claims) and "email" not in str(claims)
+    assert client.get(ME, headers=bearer(body["access_token"])).status_code == 200
+
+
+def test_wrong_password_and_unknown_email_are_the_same_401(client):
+    account = make_account(client)
+    wrong = login(client, account.email, "wrong password!")
+    unknown = login(client, "nobody@example.com", "wrong password!")
+    assert_401(wrong)
+    assert_401(unknown)
+    strip = lambda body: {k: v for k, v in body.items() if k != "request_id"}  # noqa: E731
+    assert strip(wrong.get_json()) == strip(unknown.get_json())
+    assert wrong.get_json()["type"] == "/problems/invalid-credentials"
+
+
+def test_login_timing_does_not_reveal_emails(client, app):
+    """Measured loosely: the medians of both failures are within 2x of each other."""
+    app.config["PASSWORD_HASH_PROFILE"] = "rfc9106-low-memory"
+    try:
+        account = make_account(client)
+
+        def median(email: str) -> float:
+            samples = []
+            for _ in range(5):
+                started = time.perf_counter()
+                assert login(client, email, "wrong password!").status_code == 401
+                samples.append(time.perf_counter() - started)
+            return statistics.median(samples)
+
+        known, unknown = median(account.email), median("ghost@example.com")
+        assert max(known, unknown) / min(known, unknown) < 2, (known, unknown)
+    finally:
+        app.config["PASSWORD_HASH_PROFILE"] = "testing"
+
+
+def test_hash_is_upgraded_on_login_when_parameters_change(client, app):
+    from app.extensions import db
+    from app.users.models import User
+
+    account = make_account(client)  # hashed with the cheap test profile
+    app.config["PASSWORD_HASH_PROFILE"] = "rfc9106-low-memory"
+    try:
+        assert login(client, account.email).status_code == 200
+    finally:
+        app.config["PASSWORD_HASH_PROFILE"] = "testing"
+    with app.app_context():
+        stored = db.session.get(User, __import__("uuid").UUID(account.id)).password_hash
+    assert stored.startswith("$argon2id$") and "m=65536,t=3,p=4" in stored
+
+
+def test_deactivated_account(client, admin):
+    account = make_account(client)
+    response = client.patch(
+        f"/api/v1/users/{account.id}", json={"is_active": False}, headers=admin.auth
+    )
+    assert response.status_code == 200
+    assert_401(client.get(ME, headers=account.auth))  # tokens stop working at once
+    assert_401(client.post("/api/v1/auth/refresh", headers=bearer(account.refresh)))
+    right = login(client, account.email)
+    assert right.status_code == 403
+    assert right.get_json()["type"] == "/problems/account-disabled"
+    assert_401(login(client, account.email, "wrong password!"))
+
+
+# --- bad tokens -----------------------------------------------------------------------------
+
+
+def _forged(app, account, **changes) -> str:
+    claims = pyjwt.decode(account.access, options={"verify_signature": False})
+    claims.update(changes)
+    return pyjwt.encode(claims, "some-other-secret-key-that-is-long-enough", algorithm="HS256")
+
+
+def test_every_token_failure_is_401(client, app, alice):
+    header, payload, _ = alice.access.split(".")
+    none_header = pyjwt.utils.base64url_encode(b'{"alg":"none","typ":"JWT"}').decode()
+    with app.test_request_context():
+        expired = create_access_token(identity=alice.id, expires_delta=timedelta(seconds=-5))
+        no_session = create_access_token(identity=alice.id)  # validly signed, no `sid`
+    cases = {
+        "missing": {},
+        "not bearer": {"Authorization": f"Token {alice.access}"},
+        "empty bearer": {"Authorization": "Bearer "},
+        "garbage": bearer("not.a.jwt"),
+        "forged signature": bearer(_forged(app, alice)),
+        "alg none": bearer(f"{none_header}.{payload}."),
+        "tampered payload": bearer(f"{header}.{payload}x.{alice.access.split('.')[2]}"),
+        "expired": bearer(expired),
+        "no session claim": bearer(no_session),
+        "refresh as access": bearer(alice.refresh),
+    }
+    for name, headers in cases.items():
+        response = client.get(ME, headers=headers)
+        assert response.status_code == 401, name
+        assert_401(response)
+        assert response.get_json()["type"] == "/problems/invalid-token", name
+
+
+def test_access_token_is_not_a_refresh_token(client, alice):
+    assert_401(client.post("/api/v1/auth/refresh", headers=alice.auth))
+    assert_401(client.post("/api/v1/auth/refresh"))
+
+
+# --- refresh rotation -----------------------------------------------------------------------
+
+
+def test_refresh_rotates_and_reuse_revokes_the_session(client, alice):
+    first = client.post("/api/v1/auth/refresh", headers=bearer(alice.refresh))
+    assert first.status_code == 200
+    pair = first.get_json()
+    assert pair["refresh_token"] != alice.refresh
+    assert client.get(ME, headers=bearer(pair["access_token"])).status_code == 200
+    # reusing the rotated-out refresh token: 401, and the whole session dies
+    assert_401(client.post("/api/v1/auth/refresh", headers=bearer(alice.refresh)))
+    assert_401(client.post("/api/v1/auth/refresh", headers=bearer(pair["refresh_token"])))
+    assert_401(client.get(ME, headers=bearer(pair["access_token"])))
+    assert_401(client.get(ME, headers=alice.auth))
+    # other sessions of the same user are untouched
+    other = login(client, alice.email).get_json()
+    assert client.get(ME, headers=bearer(other["access_token"])).status_code == 200
+
+
+def test_logout_revokes_the_session(client, alice):
+    other = login(client, alice.email).get_json()
+    assert client.post("/api/v1/auth/logout", headers=alice.auth).status_code == 204
+    assert_401(client.get(ME, headers=alice.auth))
+    assert_401(client.post("/api/v1/auth/refresh", headers=bearer(alice.refresh)))
+    assert_401(client.post("/api/v1/auth/logout", headers=alice.auth))
+    assert client.get(ME, headers=bearer(other["access_token"])).status_code == 200
+
+
+def test_password_change_revokes_other_sessions(client, alice):
+    other = login(client, alice.email).get_json()
+    etag = client.get(ME, headers=alice.auth).headers["ETag"]
+    response = client.patch(
+        ME,
+        json={"password": "a brand new password", "current_password": PASSWORD},
+        headers={**alice.auth, "If-Match": etag},
+    )
+    assert response.status_code == 200
+    assert client.get(ME, headers=alice.auth).status_code == 200  # this session survives
+    assert_401(client.get(ME, headers=bearer(other["access_token"])))
+    assert_401(client.post("/api/v1/auth/refresh", headers=bearer(other["refresh_token"])))
+    assert_401(login(client, alice.email))
+    assert login(client, alice.email, "a brand new password").status_code == 200
+
+
+# --- rate limits ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("setting", "call"),
+    [
+        (
+            "RATELIMIT_LOGIN",
+            lambda c, env: c.post(
+                "/api/v1/auth/login",
+                json={"email": "x@example.com", "password": "p"},
+                environ_base=env,
+            ),
+        ),
+        ("RATELIMIT_REGISTER", lambda c, env: register(c, environ_base=env)),
+    ],
+    ids=["login", "register"],
+)
+def test_rate_limit_per_client_address(client, app, setting, call):
+    app.config[setting] = "3 per minute"
+    try:
+        here = {"REMOTE_ADDR": "203.0.113.7"}
+        statuses = [call(client, here).status_code for _ in range(4)]
+        assert statuses[:3] != [429] * 3 and statuses[3] == 429
+        limited = call(client, here)
+        assert limited.get_json()["type"] == "/problems/rate-limited"
+        assert limited.mimetype == "application/problem+json"
+        assert 1 <= int(limited.headers["Retry-After"]) <= 61
+        elsewhere = call(client, {"REMOTE_ADDR": "203.0.113.8"})
+        assert elsewhere.status_code != 429
+    finally:
+        app.config[setting] = "10000 per minute"

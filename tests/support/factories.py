@@ -1,0 +1,85 @@
+"""Small factories that build data through the API (or the service layer for admins)."""
+
+from __future__ import annotations
+
+import itertools
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from flask import Flask
+from flask.testing import FlaskClient
+
+PASSWORD = "correct horse battery"
+_counter = itertools.count(1)
+
+
+@dataclass
+class Account:
+    id: str
+    email: str
+    username: str
+    password: str
+    access: str
+    refresh: str
+
+    @property
+    def auth(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.access}"}
+
+
+def unique_name(prefix: str = "user") -> str:
+    return f"{prefix}{next(_counter)}_{uuid.uuid4().hex[:6]}"
+
+
+def register(client: FlaskClient, environ_base: dict[str, str] | None = None, **fields: Any) -> Any:
+    username = fields.pop("username", unique_name())
+    body = {
+        "email": fields.pop("email", f"{username}@example.com"),
+        "username": username,
+        "password": fields.pop("password", PASSWORD),
+        **fields,
+    }
+    return client.post("/api/v1/auth/register", json=body, environ_base=environ_base or {})
+
+
+def login(client: FlaskClient, email: str, password: str = PASSWORD) -> Any:
+    return client.post("/api/v1/auth/login", json={"email": email, "password": password})
+
+
+def make_account(client: FlaskClient, **fields: Any) -> Account:
+    password = fields.get("password", PASSWORD)
+    response = register(client, **fields)
+    assert response.status_code == 201, response.get_json()
+    user = response.get_json()
+    tokens = login(client, user["email"], password).get_json()
+    return Account(
+        id=user["id"],
+        email=user["email"],
+        username=user["username"],
+        password=password,
+        access=tokens["access_token"],
+        refresh=tokens["refresh_token"],
+    )
+
+
+def make_admin(app: Flask, client: FlaskClient) -> Account:
+    from app.users import service
+
+    username = unique_name("admin")
+    with app.app_context():
+        service.create_user(
+            email=f"{username}@example.com", username=username, password=PASSWORD, role="admin"
+        )
+    tokens = login(client, f"{username}@example.com").get_json()
+    user = client.get(
+        "/api/v1/users/me", headers={"Authorization": f"Bearer {tokens['access_token']}"}
+    ).get_json()
+    return Account(
+        id=user["id"],
+        email=user["email"],
+        username=username,
+        password=PASSWORD,
+        access=tokens["access_token"],
+        refresh=tokens["refresh_token"],
+    )
