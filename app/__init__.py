@@ -115,6 +115,7 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 def register_blueprints(app: Flask) -> None:
     from app.apidocs.routes import bp as docs_bp
     from app.auth.routes import blp as auth_blp
+    from app.character_templates.routes import blp as templates_blp
     from app.health.routes import blp as health_blp
     from app.health.routes import metrics_blp
     from app.users.routes import blp as users_blp
@@ -122,6 +123,7 @@ def register_blueprints(app: Flask) -> None:
     api = app.extensions["api"]
     api.register_blueprint(auth_blp, url_prefix=f"{API_PREFIX}/auth")
     api.register_blueprint(users_blp, url_prefix=f"{API_PREFIX}/users")
+    api.register_blueprint(templates_blp, url_prefix=f"{API_PREFIX}/templates")
     api.register_blueprint(health_blp)
     if app.config["METRICS_ENABLED"]:
         api.register_blueprint(metrics_blp)
@@ -145,7 +147,8 @@ def register_hooks(app: Flask) -> None:
 
 def register_commands(app: Flask) -> None:
     from app.auth.cli import auth_cli
+    from app.cli import idempotency_cli, seed_command
     from app.users.cli import users_cli
 
-    for group in (users_cli, auth_cli):
-        app.cli.add_command(group)
+    for command in (users_cli, auth_cli, idempotency_cli, seed_command):
+        app.cli.add_command(command)

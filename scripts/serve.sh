@@ -14,4 +14,5 @@ fi
 
 export FLASK_APP=wsgi
 .venv/bin/flask db upgrade
+.venv/bin/flask seed
 exec .venv/bin/gunicorn -c gunicorn.conf.py wsgi:app

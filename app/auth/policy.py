@@ -82,3 +82,29 @@ def admin_required(func: F) -> F:
 
 def register_auth_hook(app: Flask) -> None:
     app.before_request(require_authentication)
+
+
+# --- resources: who may read and who may write ------------------------------------------------
+
+
+def can_read_template(user: User, template: Any) -> bool:
+    """Own, public and built-in templates; admins read everything (moderation)."""
+    return (
+        template.owner_id is None
+        or template.is_public
+        or template.owner_id == user.id
+        or user.is_admin
+    )
+
+
+def can_write_template(user: User, template: Any) -> bool:
+    """Owners write their own; built-ins and everyone else's only admins."""
+    return user.is_admin or (template.owner_id is not None and template.owner_id == user.id)
+
+
+def can_read_character(user: User, character: Any) -> bool:
+    return character.is_public or character.owner_id == user.id or user.is_admin
+
+
+def can_write_character(user: User, character: Any) -> bool:
+    return character.owner_id == user.id or user.is_admin

@@ -83,3 +83,42 @@ def make_admin(app: Flask, client: FlaskClient) -> Account:
         access=tokens["access_token"],
         refresh=tokens["refresh_token"],
     )
+
+
+SIMPLE_DEFINITION: dict[str, Any] = {
+    "names": {"basic": {"parts": [["Al", "Bo", "Cy"], ["ric", "na", "dan"]]}},
+    "tables": {"traits": ["brave", "greedy", "curious", "pious", "reckless", "honest"]},
+    "fields": [
+        {"key": "name", "type": "name", "generator": "basic"},
+        {"key": "klass", "type": "choice", "options": ["Fighter", "Wizard", "Rogue"]},
+        {"key": "str", "type": "integer", "dice": "4d6kh3"},
+        {
+            "key": "hit_points",
+            "type": "integer",
+            "dice": {
+                "switch": "klass",
+                "cases": {"Fighter": "1d10", "Wizard": "1d6"},
+                "default": "1d8",
+            },
+        },
+        {"key": "traits", "type": "pick", "table": "traits", "count": 2},
+        {
+            "key": "spells",
+            "type": "pick",
+            "when": "klass == 'Wizard'",
+            "count": 2,
+            "options": ["Shield", "Sleep", "Light"],
+        },
+        {"key": "str_mod", "type": "derived", "expr": "floor((str - 10) / 2)"},
+        {"key": "left_handed", "type": "boolean", "chance": [1, 10]},
+        {"key": "motto", "type": "text", "default": "", "max_length": 50},
+    ],
+}
+
+
+def create_template(client: FlaskClient, account: Account, **fields: Any) -> Any:
+    body = {"name": fields.pop("name", unique_name("Template ")), "definition": SIMPLE_DEFINITION}
+    body.update(fields)
+    response = client.post("/api/v1/templates", json=body, headers=account.auth)
+    assert response.status_code == 201, response.get_json()
+    return response.get_json()

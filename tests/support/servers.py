@@ -56,7 +56,7 @@ class Gunicorn:
             try:
                 if requests.get(f"{self.url}/health/live", timeout=1).status_code == 200:
                     return self
-            except requests.ConnectionError:
+            except requests.RequestException:
                 time.sleep(0.1)
         raise RuntimeError("gunicorn did not start in 30 s")
 

@@ -1,0 +1,232 @@
+"""Templates: visibility, writes, versions, forks, previews, and the compiled-definition cache."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections import OrderedDict
+from typing import Any
+
+from sqlalchemy import func, or_, select
+
+from app.auth.policy import can_read_template, can_write_template
+from app.character_templates.models import Template, TemplateTag, TemplateVersion
+from app.common.pagination import Page, order_by_clause, paginate
+from app.common.types import utcnow
+from app.errors import Forbidden, NotFound, ValidationFailed
+from app.extensions import db
+from app.generation import (
+    AttributesError,
+    CompiledTemplate,
+    Result,
+    batch_seed,
+    compile_definition,
+    generate,
+    random_seed,
+)
+from app.users.models import User
+
+CACHE_SIZE = 512
+
+
+class _CompiledCache:
+    """Compiled definitions per (template id, version), per worker, least recently used out."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._items: OrderedDict[tuple[uuid.UUID, int], CompiledTemplate] = OrderedDict()
+        self._lock = threading.Lock()
+        self.compilations = 0
+
+    def get(self, template_id: uuid.UUID, version: int, definition: Any) -> CompiledTemplate:
+        key = (template_id, version)
+        with self._lock:
+            compiled = self._items.get(key)
+            if compiled is not None:
+                self._items.move_to_end(key)
+                return compiled
+        compiled = compile_definition(definition)
+        with self._lock:
+            self.compilations += 1
+            self._items[key] = compiled
+            self._items.move_to_end(key)
+            while len(self._items) > self.size:
+                self._items.popitem(last=False)
+        return compiled
+
+
+compiled_cache = _CompiledCache(CACHE_SIZE)
+
+
+def compiled_for(template: Template) -> CompiledTemplate:
+    return compiled_cache.get(template.id, template.version, template.definition)
+
+
+def compiled_version(template_id: uuid.UUID, version: int) -> CompiledTemplate | None:
+    """The compiled definition of an older (or current) version, or None if it is gone."""
+    key_definition = db.session.scalar(
+        select(TemplateVersion.definition).where(
+            TemplateVersion.template_id == template_id, TemplateVersion.version == version
+        )
+    )
+    if key_definition is None:
+        return None
+    return compiled_cache.get(template_id, version, key_definition)
+
+
+# --- reading ---------------------------------------------------------------------------------
+
+
+def visible_to(viewer: User) -> Any:
+    return or_(
+        Template.owner_id.is_(None), Template.is_public.is_(True), Template.owner_id == viewer.id
+    )
+
+
+def get_readable(*, viewer: User, template_id: uuid.UUID) -> Template:
+    template = db.session.get(Template, template_id)
+    if template is None or not can_read_template(viewer, template):
+        raise NotFound("No such template.")
+    return template
+
+
+def get_writable(*, viewer: User, template_id: uuid.UUID) -> Template:
+    template = get_readable(viewer=viewer, template_id=template_id)
+    if not can_write_template(viewer, template):
+        what = "built-in templates" if template.is_builtin else "this template"
+        raise Forbidden(
+            f"Only {'admins' if template.is_builtin else 'its owner'} may change {what}."
+        )
+    return template
+
+
+def list_templates(*, viewer: User, query: dict[str, Any]) -> Page:
+    statement = select(Template).where(visible_to(viewer))
+    if query.get("owner") == "me":
+        statement = statement.where(Template.owner_id == viewer.id)
+    if query.get("tag"):
+        statement = statement.where(
+            Template.id.in_(select(TemplateTag.template_id).where(TemplateTag.tag == query["tag"]))
+        )
+    if query.get("q"):
+        needle = query["q"].lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        statement = statement.where(func.lower(Template.name).like(f"%{needle}%", escape="\\"))
+    columns = {
+        "name": func.lower(Template.name),
+        "created_at": Template.created_at,
+        "updated_at": Template.updated_at,
+    }
+    statement = statement.order_by(*order_by_clause(query["sort"], columns, Template.id))
+    return paginate(statement, page=query["page"], page_size=query["page_size"])
+
+
+# --- writing ---------------------------------------------------------------------------------
+
+
+def create_template(
+    *, owner: User | None, data: dict[str, Any], slug: str | None = None
+) -> Template:
+    template = Template(
+        owner=owner,
+        owner_id=owner.id if owner else None,
+        slug=slug,
+        name=data["name"],
+        description=data.get("description", ""),
+        is_public=data.get("is_public", False),
+        version=1,
+        definition=data["definition"],
+        forked_from=data.get("forked_from"),
+    )
+    template.tags = data.get("tags", [])
+    db.session.add(template)
+    db.session.flush()
+    db.session.add(
+        TemplateVersion(template_id=template.id, version=1, definition=data["definition"])
+    )
+    db.session.commit()
+    return template
+
+
+def update_template(*, template: Template, data: dict[str, Any]) -> Template:
+    for field in ("name", "description", "is_public"):
+        if field in data:
+            setattr(template, field, data[field])
+    if "tags" in data and data["tags"] != template.tags:
+        template.tags = data["tags"]
+        # tags live in their own table: touch the row so its version (and ETag) moves too
+        template.updated_at = utcnow()
+    if "definition" in data and data["definition"] != template.definition:
+        template.version += 1
+        template.definition = data["definition"]
+        db.session.add(
+            TemplateVersion(
+                template_id=template.id, version=template.version, definition=data["definition"]
+            )
+        )
+    db.session.commit()
+    return template
+
+
+def delete_template(*, template: Template) -> None:
+    """Characters made from it keep their data; their template_id becomes null (FK SET NULL)."""
+    db.session.delete(template)
+    db.session.commit()
+
+
+def fork_template(*, viewer: User, template: Template) -> Template:
+    return create_template(
+        owner=viewer,
+        data={
+            "name": template.name,
+            "description": template.description,
+            "tags": template.tags,
+            "is_public": False,
+            "definition": template.definition,
+            "forked_from": template.id,
+        },
+    )
+
+
+# --- generation ------------------------------------------------------------------------------
+
+
+def run_generation(
+    compiled: CompiledTemplate,
+    *,
+    seed: int,
+    locks: dict[str, Any],
+    rerolls: dict[str, int],
+    template_name: str,
+) -> Result:
+    """Generate, turning the engine's complaints into a 422 on ``locks`` or ``rerolls``."""
+    reroll_errors = {
+        key: ["Unknown field."] if key not in compiled.keys else ["A derived field is computed."]
+        for key in rerolls
+        if key not in compiled.keys or compiled.field(key).type == "derived"
+    }
+    if reroll_errors:
+        raise ValidationFailed(errors={"json": {"rerolls": reroll_errors}})
+    try:
+        return generate(compiled, seed, locks=locks, rerolls=rerolls, template_name=template_name)
+    except AttributesError as error:
+        raise ValidationFailed(
+            "Some locked values are not allowed by the template.",
+            errors={"json": {"locks": error.errors}},
+        ) from None
+
+
+def preview(*, template: Template, data: dict[str, Any]) -> list[dict[str, Any]]:
+    compiled = compiled_for(template)
+    seed = data["seed"] if data.get("seed") is not None else random_seed()
+    items = []
+    for index in range(data["count"]):
+        item_seed = batch_seed(seed, index)
+        result = run_generation(
+            compiled,
+            seed=item_seed,
+            locks=data["locks"],
+            rerolls=data["rerolls"],
+            template_name=template.name,
+        )
+        items.append({"name": result.name, "attributes": result.attributes, "seed": item_seed})
+    return items

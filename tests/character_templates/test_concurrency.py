@@ -1,0 +1,105 @@
+"""Real concurrency on PostgreSQL under gunicorn: one winner for If-Match races, one creation
+for simultaneous requests with the same Idempotency-Key."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+
+import pytest
+import requests
+
+from tests.support.concurrency import simultaneously
+from tests.support.factories import PASSWORD, SIMPLE_DEFINITION, unique_name
+from tests.support.servers import Gunicorn
+
+pytestmark = pytest.mark.postgres_only
+
+
+@pytest.fixture(scope="module")
+def server(app, database_url):
+    env = {
+        "APP_ENV": "testing",
+        "SECRET_KEY": "concurrency-test-secret-key-0123456789abcdef",
+        "DATABASE_URL": database_url,
+        "RATELIMIT_REGISTER": "1000 per minute",
+        "RATELIMIT_LOGIN": "1000 per minute",
+    }
+    with Gunicorn(env, workers=8) as gunicorn:
+        yield gunicorn
+
+
+@pytest.fixture
+def token(server):
+    name = unique_name()
+    account = {"email": f"{name}@example.com", "username": name, "password": PASSWORD}
+    assert requests.post(f"{server.url}/api/v1/auth/register", json=account, timeout=10).ok
+    login = requests.post(
+        f"{server.url}/api/v1/auth/login",
+        json={"email": account["email"], "password": PASSWORD},
+        timeout=10,
+    )
+    return {"Authorization": f"Bearer {login.json()['access_token']}"}
+
+
+def test_twenty_simultaneous_patches_have_one_winner(server, token):
+    created = requests.post(
+        f"{server.url}/api/v1/templates",
+        json={"name": "Race", "definition": SIMPLE_DEFINITION},
+        headers=token,
+        timeout=10,
+    )
+    url = created.headers["Location"]
+    tag = created.headers["ETag"]
+    responses = simultaneously(
+        20,
+        lambda s: s.patch(
+            f"{server.url}{url}",
+            json={"description": f"writer {id(s)}"},
+            headers={**token, "If-Match": tag},
+            timeout=30,
+        ),
+    )
+    statuses = Counter(r.status_code for r in responses)
+    assert statuses == {200: 1, 412: 19}, statuses
+    winner = next(r for r in responses if r.status_code == 200)
+    current = requests.get(f"{server.url}{url}", headers=token, timeout=10)
+    assert current.json()["description"] == winner.json()["description"]
+    assert current.headers["ETag"] == winner.headers["ETag"]
+    for loser in (r for r in responses if r.status_code == 412):
+        assert loser.headers["Content-Type"] == "application/problem+json"
+
+
+def test_twenty_simultaneous_posts_with_one_key_create_one_template(server, token):
+    body = {"name": unique_name("Once "), "definition": SIMPLE_DEFINITION}
+    responses = simultaneously(
+        20,
+        lambda s: s.post(
+            f"{server.url}/api/v1/templates",
+            json=body,
+            headers={**token, "Idempotency-Key": "same-key-for-all"},
+            timeout=30,
+        ),
+    )
+    statuses = Counter(r.status_code for r in responses)
+    assert set(statuses) <= {201, 409}, statuses
+    assert statuses[201] >= 1
+    created_ids = {r.json()["id"] for r in responses if r.status_code == 201}
+    assert len(created_ids) == 1
+    originals = [
+        r for r in responses if r.status_code == 201 and "Idempotent-Replayed" not in r.headers
+    ]
+    assert len(originals) == 1
+    listing = requests.get(
+        f"{server.url}/api/v1/templates?owner=me&q={body['name']}", headers=token, timeout=10
+    )
+    assert json.loads(listing.headers["X-Pagination"])["total"] == 1
+    # once the first finished, a retry replays it
+    retry = requests.post(
+        f"{server.url}/api/v1/templates",
+        json=body,
+        headers={**token, "Idempotency-Key": "same-key-for-all"},
+        timeout=10,
+    )
+    assert retry.status_code == 201 and retry.headers["Idempotent-Replayed"] == "true"
+    assert retry.json()["id"] in created_ids
