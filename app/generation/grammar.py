@@ -1,0 +1,273 @@
+"""Tracery-subset grammars and part-based name generators.
+
+A grammar maps symbols to lists of rules. In a rule, ``#symbol#`` expands a rule of that symbol
+(chosen uniformly on the field's stream), ``#key#`` inserts the value of another field, and
+modifiers follow the name: ``#symbol.capitalize#``, ``#symbol.a#`` (applied left to right). Every
+other character is literal; ``#`` always opens or closes a tag. Symbols may not refer to
+themselves, directly or through other symbols, so every expansion ends.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from .rng import Stream
+
+__all__ = [
+    "MAX_EXPANSIONS",
+    "MAX_GRAMMAR_DEPTH",
+    "MAX_NAME_LENGTH",
+    "MAX_RULES",
+    "MODIFIERS",
+    "SYMBOL_PATTERN",
+    "Grammar",
+    "NameGenerator",
+    "Tag",
+    "article",
+    "capitalize",
+    "grammar_problems",
+    "parse_rule",
+]
+
+MAX_RULES = 50
+MAX_GRAMMAR_DEPTH = 20
+MAX_EXPANSIONS = 5000
+MAX_NAME_LENGTH = 100
+SYMBOL_PATTERN = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,63}\Z")
+_VOWELS = frozenset("aeiouAEIOU")
+
+
+def capitalize(text: str) -> str:
+    """Upper-case the first character, leave the rest alone (Tracery's ``capitalize``)."""
+    return text[:1].upper() + text[1:]
+
+
+def article(text: str) -> str:
+    """Prefix ``an`` when the text starts with a vowel letter (a e i o u), else ``a``."""
+    return ("an " if text[:1] in _VOWELS else "a ") + text
+
+
+MODIFIERS: dict[str, Callable[[str], str]] = {"capitalize": capitalize, "a": article}
+
+
+@dataclass(frozen=True, slots=True)
+class Tag:
+    """A ``#name.modifier...#`` tag; ``is_field`` says whether ``name`` is a field key."""
+
+    name: str
+    modifiers: tuple[Callable[[str], str], ...]
+    is_field: bool
+
+
+Piece = str | Tag
+Rule = tuple[Piece, ...]
+
+
+def parse_rule(rule: str, symbols: Mapping[str, object], field_keys: Mapping[str, object]) -> Rule:
+    """Split a rule into literal text and tags; raise ValueError with a message if it is bad."""
+    chunks = rule.split("#")
+    if len(chunks) % 2 == 0:
+        raise ValueError("has an unclosed '#' tag")
+    pieces: list[Piece] = []
+    for index, chunk in enumerate(chunks):
+        if index % 2 == 0:
+            if chunk:
+                pieces.append(chunk)
+            continue
+        if not chunk:
+            raise ValueError("has an empty '##' tag")
+        name, *modifier_names = chunk.split(".")
+        functions = []
+        for modifier in modifier_names:
+            if modifier not in MODIFIERS:
+                raise ValueError(
+                    f"unknown modifier '.{modifier}' in '#{chunk}#' (use .capitalize or .a)"
+                )
+            functions.append(MODIFIERS[modifier])
+        if name in symbols:
+            pieces.append(Tag(name, tuple(functions), False))
+        elif name in field_keys:
+            pieces.append(Tag(name, tuple(functions), True))
+        else:
+            raise ValueError(f"'#{chunk}#' names no symbol of this grammar and no field")
+    return tuple(pieces)
+
+
+class Grammar:
+    """A compiled grammar: symbols with their parsed rules, known to be acyclic and bounded."""
+
+    __slots__ = ("name", "symbols")
+
+    def __init__(self, name: str, symbols: Mapping[str, tuple[Rule, ...]]) -> None:
+        self.name = name
+        self.symbols = dict(symbols)
+
+    def field_refs(self, start: str) -> frozenset[str]:
+        """Every field key that an expansion from ``start`` can insert."""
+        found: set[str] = set()
+        seen: set[str] = set()
+        pending = [start]
+        while pending:
+            symbol = pending.pop()
+            if symbol in seen:
+                continue
+            seen.add(symbol)
+            for rule in self.symbols[symbol]:
+                for piece in rule:
+                    if isinstance(piece, Tag):
+                        if piece.is_field:
+                            found.add(piece.name)
+                        else:
+                            pending.append(piece.name)
+        return frozenset(found)
+
+    def expand(self, start: str, stream: Stream, insert: Callable[[str], str]) -> str:
+        """Expand ``start`` on ``stream``; ``insert(key)`` gives a field's value as text."""
+        out: list[str] = []
+        self._expand(start, stream, insert, out)
+        return "".join(out)
+
+    def _expand(
+        self, symbol: str, stream: Stream, insert: Callable[[str], str], out: list[str]
+    ) -> None:
+        rules = self.symbols[symbol]
+        for piece in rules[stream.below(len(rules))]:
+            if type(piece) is str:
+                out.append(piece)
+                continue
+            if piece.is_field:
+                text = insert(piece.name)
+            elif piece.modifiers:
+                inner: list[str] = []
+                self._expand(piece.name, stream, insert, inner)
+                text = "".join(inner)
+            else:
+                self._expand(piece.name, stream, insert, out)
+                continue
+            for modifier in piece.modifiers:
+                text = modifier(text)
+            out.append(text)
+
+
+def grammar_problems(symbols: Mapping[str, tuple[Rule, ...]]) -> list[tuple[str | None, str]]:
+    """Cycles, depth and size problems of a grammar as (symbol or None, message)."""
+    problems: list[tuple[str | None, str]] = []
+    children = {
+        symbol: sorted(
+            {piece.name for rule in rules for piece in rule if isinstance(piece, Tag)}
+            & set(symbols)
+        )
+        for symbol, rules in symbols.items()
+    }
+    state: dict[str, int] = {}  # 1 = on the stack, 2 = done
+    in_cycle: set[str] = set()
+    for root in symbols:
+        if state.get(root):
+            continue
+        stack: list[tuple[str, int]] = [(root, 0)]
+        path: list[str] = [root]
+        state[root] = 1
+        while stack:
+            symbol, position = stack[-1]
+            if position < len(children[symbol]):
+                stack[-1] = (symbol, position + 1)
+                child = children[symbol][position]
+                if state.get(child) == 1:
+                    loop = [*path[path.index(child) :], child]
+                    for member in loop[:-1]:
+                        if member not in in_cycle:
+                            in_cycle.add(member)
+                            if len(loop) == 2:
+                                message = f"symbol '{member}' refers to itself"
+                            else:
+                                message = f"symbol '{member}' refers to itself: " + " -> ".join(
+                                    loop[loop.index(member) :] + loop[1 : loop.index(member) + 1]
+                                )
+                            problems.append((member, message))
+                elif not state.get(child):
+                    state[child] = 1
+                    stack.append((child, 0))
+                    path.append(child)
+            else:
+                state[symbol] = 2
+                stack.pop()
+                path.pop()
+    if in_cycle:
+        return problems
+    depth: dict[str, int] = {}
+    size: dict[str, int] = {}
+
+    def measure(symbol: str) -> None:
+        best_depth = 1
+        best_size = 0
+        for rule in symbols[symbol]:
+            rule_size = 1
+            for piece in rule:
+                if isinstance(piece, Tag):
+                    if piece.is_field:
+                        rule_size += 1
+                    else:
+                        best_depth = max(best_depth, 1 + depth[piece.name])
+                        rule_size += size[piece.name]
+            best_size = max(best_size, rule_size)
+        depth[symbol] = best_depth
+        size[symbol] = min(best_size, MAX_EXPANSIONS + 1)
+
+    for symbol in _postorder(children):  # children are measured before their parents
+        measure(symbol)
+    for symbol in symbols:
+        if depth[symbol] > MAX_GRAMMAR_DEPTH:
+            problems.append(
+                (
+                    symbol,
+                    f"expanding '{symbol}' goes {depth[symbol]} levels deep (at most "
+                    f"{MAX_GRAMMAR_DEPTH})",
+                )
+            )
+        elif size[symbol] > MAX_EXPANSIONS:
+            problems.append(
+                (symbol, f"expanding '{symbol}' can take more than {MAX_EXPANSIONS} steps")
+            )
+    return problems
+
+
+def _postorder(children: Mapping[str, list[str]]) -> list[str]:
+    """Symbols of an acyclic graph, children before parents (iterative)."""
+    order: list[str] = []
+    done: set[str] = set()
+    for root in children:
+        if root in done:
+            continue
+        stack: list[tuple[str, int]] = [(root, 0)]
+        while stack:
+            symbol, position = stack[-1]
+            if position < len(children[symbol]):
+                stack[-1] = (symbol, position + 1)
+                child = children[symbol][position]
+                if child not in done:
+                    stack.append((child, 0))
+            else:
+                stack.pop()
+                if symbol not in done:
+                    done.add(symbol)
+                    order.append(symbol)
+    return order
+
+
+class NameGenerator:
+    """``{"parts": [[...], [...], ...]}``: one part drawn from each list, concatenated."""
+
+    __slots__ = ("max_length", "min_length", "name", "parts")
+
+    def __init__(self, name: str, parts: tuple[tuple[str, ...], ...]) -> None:
+        self.name = name
+        self.parts = parts
+        self.min_length = sum(min(len(part) for part in options) for options in parts)
+        self.max_length = sum(max(len(part) for part in options) for options in parts)
+
+    def generate(self, stream: Stream) -> str:
+        """Draw one part from each list, in order, and join them."""
+        below = stream.below
+        return "".join(options[below(len(options))] for options in self.parts)
