@@ -116,6 +116,7 @@ def register_blueprints(app: Flask) -> None:
     from app.apidocs.routes import bp as docs_bp
     from app.auth.routes import blp as auth_blp
     from app.character_templates.routes import blp as templates_blp
+    from app.characters.routes import blp as characters_blp
     from app.health.routes import blp as health_blp
     from app.health.routes import metrics_blp
     from app.users.routes import blp as users_blp
@@ -124,6 +125,7 @@ def register_blueprints(app: Flask) -> None:
     api.register_blueprint(auth_blp, url_prefix=f"{API_PREFIX}/auth")
     api.register_blueprint(users_blp, url_prefix=f"{API_PREFIX}/users")
     api.register_blueprint(templates_blp, url_prefix=f"{API_PREFIX}/templates")
+    api.register_blueprint(characters_blp, url_prefix=f"{API_PREFIX}/characters")
     api.register_blueprint(health_blp)
     if app.config["METRICS_ENABLED"]:
         api.register_blueprint(metrics_blp)

@@ -1,0 +1,64 @@
+"""Characters: generated from a template (reproducibly from a seed) or written free-form."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import BigInteger, Boolean, ForeignKey, Index, Integer, String, Text, Uuid
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from app.common.types import JSONDocument, UTCDateTime, utcnow
+from app.extensions import db
+from app.users.models import User
+
+
+class Character(db.Model):
+    __tablename__ = "characters"
+    __table_args__ = (
+        # "my characters" (scope=mine) and "public characters" (scope=public), newest first
+        Index("ix_characters_owner_id_created_at", "owner_id", "created_at"),
+        Index("ix_characters_is_public_created_at", "is_public", "created_at"),
+        Index("ix_characters_template_id", "template_id"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    owner_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(100))
+    # null once the template is deleted: the character keeps its data, validated free-form
+    template_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("templates.id", ondelete="SET NULL"), nullable=True
+    )
+    template_version: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    seed: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    generator_version: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    # the rerolls the character was generated with: "reset to generated" uses them again
+    rerolls: Mapped[Any] = mapped_column(JSONDocument, nullable=True)
+    attributes: Mapped[Any] = mapped_column(JSONDocument)
+    backstory: Mapped[str] = mapped_column(Text, default="")
+    is_public: Mapped[bool] = mapped_column(Boolean, default=False)
+    portrait_digest: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    portrait_content_type: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    portrait_width: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    portrait_height: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    row_version: Mapped[int] = mapped_column(Integer, nullable=False)
+
+    owner: Mapped[User] = relationship(lazy="joined", innerjoin=True)
+
+    __mapper_args__ = {"version_id_col": row_version}
+
+    @property
+    def portrait(self) -> dict[str, Any] | None:
+        if self.portrait_digest is None:
+            return None
+        url = f"/api/v1/characters/{self.id}/portrait"
+        return {
+            "url": url,
+            "thumbnail_url": f"{url}?size=thumb",
+            "width": self.portrait_width,
+            "height": self.portrait_height,
+            "content_type": self.portrait_content_type,
+        }

@@ -1,0 +1,99 @@
+"""Character schemas: create, generate, update (PATCH), read, list query."""
+
+from __future__ import annotations
+
+import marshmallow as ma
+from marshmallow import fields, validate
+
+from app.character_templates.schemas import RerollsField, locks_field, seed_field
+from app.common.pagination import PageQuery, sort_field
+from app.common.schemas import BaseSchema, JSONObject, SafeHTML, StrictBoolean, Text
+from app.users.schemas import UserPublic
+
+
+def name_text(**kwargs: object) -> Text:
+    return Text(validate=validate.Length(min=1, max=100), metadata={"example": "Brana"}, **kwargs)
+
+
+def backstory_html(**kwargs: object) -> SafeHTML:
+    return SafeHTML(
+        validate=validate.Length(max=10000),
+        metadata={"description": "Safe HTML (p br b strong i em ul ol li blockquote a)."},
+        **kwargs,
+    )
+
+
+class CharacterCreate(BaseSchema):
+    name = name_text(required=True)
+    template_id = fields.UUID(
+        metadata={"description": "A template you can see; its definition checks `attributes`."}
+    )
+    attributes = JSONObject(
+        metadata={
+            "description": "With a template: values checked against it (missing keys are "
+            "generated). Without: any JSON object (≤ 64 KiB, ≤ 200 keys).",
+            "example": {"klass": "Wizard"},
+        }
+    )
+    backstory = backstory_html(load_default="")
+    is_public = StrictBoolean(load_default=False)
+
+
+class CharacterGenerate(BaseSchema):
+    template_id = fields.UUID(required=True)
+    seed = seed_field()
+    locks = locks_field(load_default=dict)
+    rerolls = RerollsField(load_default=dict)
+    name = name_text()
+    is_public = StrictBoolean(load_default=False)
+
+
+class CharacterUpdate(BaseSchema):
+    name = name_text()
+    backstory = backstory_html()
+    is_public = StrictBoolean()
+    attributes = JSONObject(
+        metadata={
+            "description": "Merged key by key (RFC 7396): a key set to null goes back to its "
+            "generated value (or is removed, without a template).",
+            "example": {"klass": "Fighter", "hit_points": None},
+        }
+    )
+
+
+class PortraitView(ma.Schema):
+    url = fields.String(required=True)
+    thumbnail_url = fields.String(required=True)
+    width = fields.Integer(required=True)
+    height = fields.Integer(required=True)
+    content_type = fields.String(required=True, metadata={"example": "image/webp"})
+
+
+class CharacterRead(ma.Schema):
+    id = fields.UUID(dump_only=True)
+    owner = fields.Nested(UserPublic, dump_only=True)
+    name = fields.String(dump_only=True)
+    template_id = fields.UUID(allow_none=True, dump_only=True)
+    template_version = fields.Integer(allow_none=True, dump_only=True)
+    seed = fields.Integer(allow_none=True, dump_only=True)
+    generator_version = fields.String(allow_none=True, dump_only=True)
+    attributes = fields.Dict(dump_only=True)
+    backstory = fields.String(dump_only=True)
+    is_public = fields.Boolean(dump_only=True)
+    portrait = fields.Nested(PortraitView, allow_none=True, dump_only=True)
+    created_at = fields.AwareDateTime(dump_only=True)
+    updated_at = fields.AwareDateTime(dump_only=True)
+
+
+class CharacterListQuery(PageQuery):
+    scope = fields.String(
+        load_default="mine",
+        validate=validate.OneOf(["mine", "public", "all"]),
+        metadata={
+            "description": "`mine` (default), `public` (everyone's public ones, yours "
+            "included) or `all` (admins only)."
+        },
+    )
+    q = Text(validate=validate.Length(max=100), metadata={"description": "Name contains this."})
+    template_id = fields.UUID(metadata={"description": "Made from this template."})
+    sort = sort_field(["name", "created_at", "updated_at"], "-created_at")

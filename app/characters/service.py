@@ -1,0 +1,260 @@
+"""Characters: creation (free-form or checked against a template), generation, edits, lists."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any
+
+from sqlalchemy import func, select
+
+from app.auth.policy import can_read_character, can_read_template, can_write_character
+from app.character_templates import service as templates
+from app.character_templates.models import Template
+from app.characters.models import Character
+from app.common.pagination import Page, order_by_clause, paginate
+from app.common.text import clean_text
+from app.errors import Forbidden, NotFound, ValidationFailed, field_errors
+from app.extensions import db
+from app.generation import (
+    GENERATOR_VERSION,
+    AttributesError,
+    CompiledTemplate,
+    Result,
+    random_seed,
+    validate_attributes,
+)
+from app.users.models import User
+
+FREE_FORM_MAX_BYTES = 64 * 1024
+FREE_FORM_MAX_KEYS = 200
+
+
+# --- helpers ---------------------------------------------------------------------------------
+
+
+def clean_values(value: Any) -> Any:
+    """User-written strings inside attributes are cleaned like any other text."""
+    if isinstance(value, str):
+        return clean_text(value)
+    if isinstance(value, list):
+        return [clean_values(item) for item in value]
+    if isinstance(value, dict):
+        return {key: clean_values(item) for key, item in value.items()}
+    return value
+
+
+def _check_free_form(attributes: dict[str, Any]) -> dict[str, Any]:
+    if len(attributes) > FREE_FORM_MAX_KEYS:
+        raise ValidationFailed(
+            errors=field_errors("json", "attributes", f"At most {FREE_FORM_MAX_KEYS} keys.")
+        )
+    size = len(json.dumps(attributes, ensure_ascii=False, separators=(",", ":")).encode())
+    if size > FREE_FORM_MAX_BYTES:
+        raise ValidationFailed(
+            errors=field_errors(
+                "json", "attributes", f"At most {FREE_FORM_MAX_BYTES} bytes as JSON ({size} sent)."
+            )
+        )
+    return attributes
+
+
+def _merge_patch(stored: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
+    """RFC 7396 at the top level: null removes a key, anything else replaces it."""
+    merged = dict(stored)
+    for key, value in patch.items():
+        if value is None:
+            merged.pop(key, None)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _resolve(
+    compiled: CompiledTemplate,
+    supplied: dict[str, Any],
+    seed: int,
+    *,
+    base: dict[str, Any] | None,
+    rerolls: dict[str, int] | None,
+    template_name: str,
+    generator_version: str,
+) -> Result:
+    try:
+        return validate_attributes(
+            compiled,
+            supplied,
+            seed,
+            base=base,
+            rerolls=rerolls,
+            template_name=template_name,
+            generator_version=generator_version,
+        )
+    except AttributesError as error:
+        raise ValidationFailed(
+            "Some attributes are not allowed by the template.",
+            errors={"json": {"attributes": error.errors}},
+        ) from None
+
+
+def _usable_template(viewer: User, template_id: uuid.UUID) -> Template:
+    template = db.session.get(Template, template_id)
+    if template is None or not can_read_template(viewer, template):
+        raise ValidationFailed(
+            errors=field_errors("json", "template_id", "No such template (or not visible to you).")
+        )
+    return template
+
+
+# --- reading ---------------------------------------------------------------------------------
+
+
+def get_readable(*, viewer: User, character_id: uuid.UUID) -> Character:
+    character = db.session.get(Character, character_id)
+    if character is None or not can_read_character(viewer, character):
+        raise NotFound("No such character.")
+    return character
+
+
+def get_writable(*, viewer: User, character_id: uuid.UUID) -> Character:
+    character = get_readable(viewer=viewer, character_id=character_id)
+    if not can_write_character(viewer, character):
+        raise Forbidden("Only the owner may change this character.")
+    return character
+
+
+def list_characters(*, viewer: User, query: dict[str, Any]) -> Page:
+    statement = select(Character)
+    scope = query["scope"]
+    if scope == "all":
+        if not viewer.is_admin:
+            raise Forbidden("Only administrators may list every character.")
+    elif scope == "public":
+        statement = statement.where(Character.is_public.is_(True))
+    else:
+        statement = statement.where(Character.owner_id == viewer.id)
+    if query.get("template_id"):
+        statement = statement.where(Character.template_id == query["template_id"])
+    if query.get("q"):
+        needle = query["q"].lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        statement = statement.where(func.lower(Character.name).like(f"%{needle}%", escape="\\"))
+    columns = {
+        "name": func.lower(Character.name),
+        "created_at": Character.created_at,
+        "updated_at": Character.updated_at,
+    }
+    statement = statement.order_by(*order_by_clause(query["sort"], columns, Character.id))
+    return paginate(statement, page=query["page"], page_size=query["page_size"])
+
+
+# --- writing ---------------------------------------------------------------------------------
+
+
+def create_character(*, owner: User, data: dict[str, Any]) -> Character:
+    attributes = clean_values(data.get("attributes") or {})
+    character = Character(
+        owner=owner,
+        owner_id=owner.id,
+        name=data["name"],
+        backstory=data.get("backstory", ""),
+        is_public=data.get("is_public", False),
+    )
+    if data.get("template_id") is None:
+        character.attributes = _check_free_form(attributes)
+    else:
+        template = _usable_template(owner, data["template_id"])
+        compiled = templates.compiled_for(template)
+        seed = random_seed()
+        if compiled.name_field:  # `name` acts as a lock on the template's name field
+            attributes[compiled.name_field] = data["name"]
+        result = _resolve(
+            compiled,
+            attributes,
+            seed,
+            base=None,
+            rerolls=None,
+            template_name=template.name,
+            generator_version=GENERATOR_VERSION,
+        )
+        character.template_id = template.id
+        character.template_version = template.version
+        character.seed = seed
+        character.generator_version = GENERATOR_VERSION
+        character.rerolls = {}
+        character.attributes = result.attributes
+    db.session.add(character)
+    db.session.commit()
+    return character
+
+
+def generate_character(*, owner: User, data: dict[str, Any]) -> Character:
+    """Store exactly what ``POST /templates/{id}/preview`` shows for the same inputs."""
+    template = _usable_template(owner, data["template_id"])
+    compiled = templates.compiled_for(template)
+    seed = data["seed"] if data.get("seed") is not None else random_seed()
+    locks = clean_values(dict(data["locks"]))
+    if data.get("name") is not None and compiled.name_field:
+        locks[compiled.name_field] = data["name"]
+    result = templates.run_generation(
+        compiled, seed=seed, locks=locks, rerolls=data["rerolls"], template_name=template.name
+    )
+    character = Character(
+        owner=owner,
+        owner_id=owner.id,
+        name=data.get("name") or result.name,
+        template_id=template.id,
+        template_version=template.version,
+        seed=seed,
+        generator_version=GENERATOR_VERSION,
+        rerolls=dict(data["rerolls"]),
+        attributes=result.attributes,
+        backstory="",
+        is_public=data.get("is_public", False),
+    )
+    db.session.add(character)
+    db.session.commit()
+    return character
+
+
+def update_character(*, character: Character, data: dict[str, Any]) -> Character:
+    compiled = _compiled_of(character)
+    if compiled is not None and ("attributes" in data or "name" in data):
+        supplied = clean_values(dict(data.get("attributes") or {}))
+        if "name" in data and compiled.name_field:
+            supplied[compiled.name_field] = data["name"]
+        template_name = db.session.scalar(
+            select(Template.name).where(Template.id == character.template_id)
+        )
+        result = _resolve(
+            compiled,
+            supplied,
+            character.seed if character.seed is not None else 0,
+            base=character.attributes,
+            rerolls=character.rerolls or {},
+            template_name=template_name or character.name,
+            generator_version=character.generator_version or GENERATOR_VERSION,
+        )
+        character.attributes = result.attributes
+        named = result.attributes.get(compiled.name_field) if compiled.name_field else None
+        if isinstance(named, str):
+            character.name = named
+    elif "attributes" in data:
+        patch = clean_values(data["attributes"])
+        character.attributes = _check_free_form(_merge_patch(character.attributes or {}, patch))
+    for field in ("name", "backstory", "is_public"):
+        if field in data:
+            setattr(character, field, data[field])
+    db.session.commit()
+    return character
+
+
+def _compiled_of(character: Character) -> CompiledTemplate | None:
+    """The definition the character was made from, or None when it is free-form (or orphaned)."""
+    if character.template_id is None or character.template_version is None:
+        return None
+    return templates.compiled_version(character.template_id, character.template_version)
+
+
+def delete_character(*, character: Character) -> None:
+    db.session.delete(character)
+    db.session.commit()

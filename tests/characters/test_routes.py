@@ -1,0 +1,482 @@
+"""/characters: free-form and templated creation, generate == preview, edits, visibility, lists."""
+
+from __future__ import annotations
+
+import copy
+import json
+import uuid
+
+import pytest
+from sqlalchemy import event
+
+from tests.support.factories import SIMPLE_DEFINITION, create_template, make_account
+
+BASE = "/api/v1/characters"
+
+
+def etag(client, account, character_id):
+    return client.get(f"{BASE}/{character_id}", headers=account.auth).headers["ETag"]
+
+
+def patch(client, account, character_id, body, tag=None):
+    headers = {**account.auth, "If-Match": tag or etag(client, account, character_id)}
+    return client.patch(f"{BASE}/{character_id}", json=body, headers=headers)
+
+
+def create(client, account, **body):
+    body.setdefault("name", "Brana")
+    response = client.post(BASE, json=body, headers=account.auth)
+    assert response.status_code == 201, response.get_json()
+    return response.get_json()
+
+
+def generate(client, account, template_id, **body):
+    response = client.post(
+        f"{BASE}/generate", json={"template_id": template_id, **body}, headers=account.auth
+    )
+    assert response.status_code == 201, response.get_json()
+    return response.get_json()
+
+
+@pytest.fixture
+def template(client, alice):
+    return create_template(client, alice, is_public=True)
+
+
+# --- free-form ------------------------------------------------------------------------------
+
+
+def test_free_form_character(client, alice):
+    response = client.post(
+        BASE, json={"name": " Vex ", "attributes": {"mood": " grim "}}, headers=alice.auth
+    )
+    assert response.status_code == 201
+    body = response.get_json()
+    assert response.headers["Location"] == f"{BASE}/{body['id']}"
+    assert response.headers["ETag"] == etag(client, alice, body["id"])
+    assert body["name"] == "Vex"
+    assert body["attributes"] == {"mood": "grim"}
+    assert (
+        body["template_id"],
+        body["seed"],
+        body["template_version"],
+        body["generator_version"],
+    ) == (None,) * 4
+    assert (body["backstory"], body["is_public"], body["portrait"]) == ("", False, None)
+    assert body["owner"]["id"] == alice.id and "email" not in body["owner"]
+    defaults = create(client, alice)
+    assert defaults["attributes"] == {}
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {},
+        {"name": ""},
+        {"name": "n" * 101},
+        {"name": "x", "attributes": []},
+        {"name": "x", "attributes": "str"},
+        {"name": "x", "attributes": {f"k{i}": i for i in range(201)}},
+        {"name": "x", "attributes": {"blob": "x" * (64 * 1024)}},
+        {"name": "x", "backstory": "b" * 10001},
+        {"name": "x", "is_public": 1},
+        {"name": "x", "seed": 5},
+        {"name": "x", "owner": "me"},
+        {"name": "x", "template_id": "not-a-uuid"},
+        {"name": "x", "template_id": str(uuid.uuid4())},
+    ],
+)
+def test_create_rejects_bad_bodies(client, alice, body):
+    response = client.post(BASE, json=body, headers=alice.auth)
+    assert response.status_code == 422
+    assert response.get_json()["errors"]["json"]
+    assert client.get(BASE, headers=alice.auth).get_json() == []
+
+
+def test_free_form_limits_are_inclusive(client, alice):
+    assert create(client, alice, attributes={f"k{i}": i for i in range(200)})
+    blob = "x" * (64 * 1024 - len('{"b":""}'))
+    assert create(client, alice, attributes={"b": blob})
+
+
+def test_backstory_is_sanitised(client, alice):
+    body = create(
+        client, alice, backstory='<p>Born <a href="javascript:x">here</a><script>1</script></p>'
+    )
+    assert body["backstory"] == '<p>Born <a rel="noopener noreferrer nofollow">here</a></p>'
+
+
+# --- with a template ------------------------------------------------------------------------
+
+
+def test_templated_character_fills_and_derives(client, alice, template):
+    body = create(
+        client,
+        alice,
+        template_id=template["id"],
+        name="Zed",
+        attributes={"klass": "Wizard", "str": 14},
+    )
+    attributes = body["attributes"]
+    assert body["name"] == "Zed" and attributes["name"] == "Zed"
+    assert attributes["klass"] == "Wizard" and attributes["str"] == 14
+    assert attributes["str_mod"] == 2
+    assert 1 <= attributes["hit_points"] <= 6
+    assert len(attributes["spells"]) == 2
+    assert body["template_id"] == template["id"]
+    assert body["template_version"] == 1
+    assert body["generator_version"] == "1"
+    assert 0 <= body["seed"] <= 2**53 - 1
+
+
+@pytest.mark.parametrize(
+    ("attributes", "key"),
+    [
+        ({"nope": 1}, "nope"),
+        ({"str": "14"}, "str"),
+        ({"str": 14.0}, "str"),
+        ({"str": 19}, "str"),
+        ({"str": 2}, "str"),
+        ({"klass": "Bard"}, "klass"),
+        ({"traits": ["brave", "brave"]}, "traits"),
+        ({"traits": ["brave"]}, "traits"),
+        ({"traits": ["brave", "lazy"]}, "traits"),
+        ({"klass": "Fighter", "spells": ["Shield", "Sleep"]}, "spells"),
+        ({"str_mod": 3}, "str_mod"),
+        ({"left_handed": 1}, "left_handed"),
+        ({"motto": "m" * 51}, "motto"),
+        ({"klass": "Wizard", "hit_points": 7}, "hit_points"),
+    ],
+)
+def test_templated_attributes_are_validated(client, alice, template, attributes, key):
+    response = client.post(
+        BASE,
+        json={"name": "x", "template_id": template["id"], "attributes": attributes},
+        headers=alice.auth,
+    )
+    assert response.status_code == 422
+    assert key in response.get_json()["errors"]["json"]["attributes"]
+
+
+def test_template_must_be_visible(client, alice, bob):
+    private = create_template(client, bob)
+    response = client.post(
+        BASE, json={"name": "x", "template_id": private["id"]}, headers=alice.auth
+    )
+    assert response.status_code == 422
+    assert "template_id" in response.get_json()["errors"]["json"]
+
+
+# --- generate -------------------------------------------------------------------------------
+
+
+def test_generate_stores_exactly_what_preview_shows(client, alice, template):
+    inputs = {"seed": 1234, "locks": {"klass": "Rogue"}, "rerolls": {"traits": 2}}
+    preview = client.post(
+        f"/api/v1/templates/{template['id']}/preview", json=inputs, headers=alice.auth
+    )
+    shown = preview.get_json()[0]
+    stored = generate(client, alice, template["id"], **inputs)
+    assert stored["name"] == shown["name"]
+    assert stored["attributes"] == shown["attributes"]
+    assert stored["seed"] == 1234
+    assert (stored["template_version"], stored["generator_version"]) == (1, "1")
+    assert stored["is_public"] is False
+
+
+def test_generate_name_override_and_random_seed(client, alice, template):
+    stored = generate(client, alice, template["id"], name="Named", is_public=True)
+    assert stored["name"] == "Named" and stored["attributes"]["name"] == "Named"
+    assert isinstance(stored["seed"], int) and stored["is_public"] is True
+    again = generate(client, alice, template["id"], seed=stored["seed"])
+    assert again["attributes"]["str"] == stored["attributes"]["str"]
+    zero = generate(client, alice, template["id"], seed=0)
+    assert zero["seed"] == 0
+
+
+@pytest.mark.parametrize(
+    ("body", "where"),
+    [
+        ({"locks": {"klass": "Bard"}}, ("locks", "klass")),
+        ({"rerolls": {"nope": 1}}, ("rerolls", "nope")),
+        ({"seed": -1}, ("seed",)),
+        ({"template_id": None}, ("template_id",)),
+        ({"attributes": {}}, ("attributes",)),
+    ],
+)
+def test_generate_rejects_bad_input(client, alice, template, body, where):
+    response = client.post(
+        f"{BASE}/generate", json={"template_id": template["id"], **body}, headers=alice.auth
+    )
+    assert response.status_code == 422
+    node = response.get_json()["errors"]["json"]
+    for part in where:
+        node = node[part]
+    assert node
+
+
+def test_template_without_name_field_names_characters_after_itself(client, alice):
+    definition = {"fields": [{"key": "age", "type": "integer", "range": [1, 9]}]}
+    template = create_template(client, alice, name="Nameless", definition=definition)
+    stored = generate(client, alice, template["id"], seed=5)
+    assert stored["name"].startswith("Nameless #")
+
+
+# --- idempotency ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", ["", "/generate"])
+def test_idempotency_key_on_creation(client, alice, template, path):
+    body = {"template_id": template["id"], "name": "Once"}
+    if path:
+        body["seed"] = 9
+    headers = {**alice.auth, "Idempotency-Key": f"char{path}"}
+    first = client.post(f"{BASE}{path}", json=body, headers=headers)
+    second = client.post(f"{BASE}{path}", json=body, headers=headers)
+    assert first.status_code == second.status_code == 201
+    assert second.headers["Idempotent-Replayed"] == "true"
+    assert second.get_json() == first.get_json()
+    assert len(client.get(BASE, headers=alice.auth).get_json()) == 1
+    other = client.post(f"{BASE}{path}", json={**body, "name": "Twice"}, headers=headers)
+    assert other.status_code == 422
+
+
+# --- visibility -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("public", [False, True])
+@pytest.mark.parametrize("who", ["owner", "other", "admin"])
+def test_visibility_matrix(client, alice, bob, admin, public, who):
+    character = create(client, alice, is_public=public)
+    caller = {"owner": alice, "other": bob, "admin": admin}[who]
+    can_read = public or who != "other"
+    read = client.get(f"{BASE}/{character['id']}", headers=caller.auth)
+    assert read.status_code == (200 if can_read else 404)
+    tag = read.headers.get("ETag", '"x"')
+    write = client.patch(
+        f"{BASE}/{character['id']}", json={"name": "New"}, headers={**caller.auth, "If-Match": tag}
+    )
+    can_write = who in ("owner", "admin")
+    assert write.status_code == (200 if can_write else (403 if can_read else 404))
+    tag = write.headers.get("ETag", tag)
+    delete = client.delete(f"{BASE}/{character['id']}", headers={**caller.auth, "If-Match": tag})
+    assert delete.status_code == (204 if can_write else (403 if can_read else 404))
+
+
+def test_unknown_or_malformed_ids_are_404(client, alice):
+    for path in (str(uuid.uuid4()), "nope"):
+        assert client.get(f"{BASE}/{path}", headers=alice.auth).status_code == 404
+
+
+# --- edits ------------------------------------------------------------------------------------
+
+
+def test_patch_requires_if_match(client, alice):
+    character = create(client, alice)
+    assert (
+        client.patch(
+            f"{BASE}/{character['id']}", json={"name": "x"}, headers=alice.auth
+        ).status_code
+        == 428
+    )
+    assert patch(client, alice, character["id"], {"name": "x"}, tag='"old"').status_code == 412
+    assert client.delete(f"{BASE}/{character['id']}", headers=alice.auth).status_code == 428
+
+
+def test_patch_free_form_merges_like_rfc_7396(client, alice):
+    character = create(client, alice, attributes={"a": 1, "b": 2})
+    response = patch(
+        client, alice, character["id"], {"attributes": {"b": None, "c": 3}, "backstory": "<b>x</b>"}
+    )
+    assert response.status_code == 200
+    assert response.get_json()["attributes"] == {"a": 1, "c": 3}
+    assert response.get_json()["backstory"] == "<b>x</b>"
+    assert response.headers["ETag"] == etag(client, alice, character["id"])
+
+
+def test_patch_cannot_touch_server_fields(client, alice, template):
+    character = generate(client, alice, template["id"])
+    for body in (
+        {"template_id": None},
+        {"seed": 1},
+        {"owner": None},
+        {"id": "x"},
+        {"portrait": None},
+    ):
+        assert patch(client, alice, character["id"], body).status_code == 422
+
+
+def test_patch_templated_revalidates_and_recomputes(client, alice, template):
+    character = generate(
+        client, alice, template["id"], seed=77, locks={"klass": "Wizard", "str": 12}
+    )
+    assert character["attributes"]["spells"]
+    response = patch(client, alice, character["id"], {"attributes": {"str": 16}})
+    assert response.status_code == 200
+    assert response.get_json()["attributes"]["str_mod"] == 3
+    # klass stops being Wizard: spells (when-false) become null; hit_points must fit the new dice
+    hp = response.get_json()["attributes"]["hit_points"]
+    fighter = patch(client, alice, character["id"], {"attributes": {"klass": "Fighter"}})
+    assert fighter.status_code == 200, fighter.get_json()
+    assert fighter.get_json()["attributes"]["spells"] is None
+    assert fighter.get_json()["attributes"]["hit_points"] == hp  # 1..6 fits 1d10
+    high = patch(client, alice, character["id"], {"attributes": {"hit_points": 9}})
+    assert high.status_code == 200
+    back = patch(client, alice, character["id"], {"attributes": {"klass": "Wizard"}})
+    assert back.status_code == 422
+    assert "hit_points" in back.get_json()["errors"]["json"]["attributes"]
+    reset = patch(
+        client, alice, character["id"], {"attributes": {"klass": "Wizard", "hit_points": None}}
+    )
+    assert reset.status_code == 200
+    attributes = reset.get_json()["attributes"]
+    assert 1 <= attributes["hit_points"] <= 6
+    assert len(attributes["spells"]) == 2  # `when` turned true again: generated from the seed
+
+
+def test_patch_null_goes_back_to_the_generated_value(client, alice, template):
+    character = generate(client, alice, template["id"], seed=5)
+    original = character["attributes"]["str"]
+    changed = original + 1 if original < 18 else original - 1
+    assert (
+        patch(client, alice, character["id"], {"attributes": {"str": changed}}).get_json()[
+            "attributes"
+        ]["str"]
+        == changed
+    )
+    reset = patch(client, alice, character["id"], {"attributes": {"str": None}})
+    assert reset.get_json()["attributes"]["str"] == original
+
+
+def test_patch_name_follows_the_name_field(client, alice, template):
+    character = generate(client, alice, template["id"], seed=5)
+    renamed = patch(client, alice, character["id"], {"name": "Renamed"}).get_json()
+    assert renamed["name"] == "Renamed" and renamed["attributes"]["name"] == "Renamed"
+    via_attributes = patch(
+        client, alice, character["id"], {"attributes": {"name": "Other"}}
+    ).get_json()
+    assert via_attributes["name"] == "Other"
+
+
+def test_characters_are_validated_against_their_own_template_version(client, alice, template):
+    character = generate(client, alice, template["id"], seed=3, locks={"str": 18})
+    changed = copy.deepcopy(SIMPLE_DEFINITION)
+    changed["fields"][2]["dice"] = "3d4"  # 3..12 now
+    tag = client.get(f"/api/v1/templates/{template['id']}", headers=alice.auth).headers["ETag"]
+    client.patch(
+        f"/api/v1/templates/{template['id']}",
+        json={"definition": changed},
+        headers={**alice.auth, "If-Match": tag},
+    )
+    response = patch(client, alice, character["id"], {"attributes": {"str": 17}})
+    assert response.status_code == 200  # still version 1's 4d6kh3
+    assert response.get_json()["template_version"] == 1
+    newer = generate(client, alice, template["id"], locks={"str": 12})
+    assert newer["template_version"] == 2
+    assert patch(client, alice, newer["id"], {"attributes": {"str": 17}}).status_code == 422
+
+
+def test_deleting_the_template_keeps_characters_as_free_form(client, alice, template):
+    character = generate(client, alice, template["id"], seed=11)
+    tag = client.get(f"/api/v1/templates/{template['id']}", headers=alice.auth).headers["ETag"]
+    deleted = client.delete(
+        f"/api/v1/templates/{template['id']}", headers={**alice.auth, "If-Match": tag}
+    )
+    assert deleted.status_code == 204
+    kept = client.get(f"{BASE}/{character['id']}", headers=alice.auth).get_json()
+    assert kept["template_id"] is None
+    assert kept["attributes"] == character["attributes"]
+    free = patch(client, alice, character["id"], {"attributes": {"str": "anything", "new": [1]}})
+    assert free.status_code == 200
+    assert free.get_json()["attributes"]["str"] == "anything"
+
+
+def test_deleting_the_account_deletes_its_characters(client, alice, bob):
+    character = create(client, alice, is_public=True)
+    tag = client.get("/api/v1/users/me", headers=alice.auth).headers["ETag"]
+    assert (
+        client.delete("/api/v1/users/me", headers={**alice.auth, "If-Match": tag}).status_code
+        == 204
+    )
+    assert client.get(f"{BASE}/{character['id']}", headers=bob.auth).status_code == 404
+
+
+# --- lists ------------------------------------------------------------------------------------
+
+
+def test_scopes(client, alice, bob, admin):
+    mine_private = create(client, alice, name="A private")
+    mine_public = create(client, alice, name="A public", is_public=True)
+    theirs_public = create(client, bob, name="B public", is_public=True)
+    create(client, bob, name="B private")
+    ids = lambda r: {c["id"] for c in r.get_json()}  # noqa: E731
+    assert ids(client.get(BASE, headers=alice.auth)) == {mine_private["id"], mine_public["id"]}
+    public = client.get(f"{BASE}?scope=public", headers=alice.auth)
+    assert ids(public) == {mine_public["id"], theirs_public["id"]}
+    assert client.get(f"{BASE}?scope=all", headers=alice.auth).status_code == 403
+    everything = client.get(f"{BASE}?scope=all", headers=admin.auth)
+    assert len(ids(everything)) == 4
+    assert client.get(f"{BASE}?scope=everyone", headers=alice.auth).status_code == 422
+
+
+def test_search_filter_sort_and_pages(client, alice, template):
+    for name in ("Crow", "alder", "Birch"):
+        create(client, alice, name=name)
+    from_template = generate(client, alice, template["id"], name="Oak")
+    names = lambda r: [c["name"] for c in r.get_json()]  # noqa: E731
+    # case-insensitive, the same on every database and collation
+    assert names(client.get(f"{BASE}?sort=name", headers=alice.auth)) == [
+        "alder",
+        "Birch",
+        "Crow",
+        "Oak",
+    ]
+    assert names(client.get(f"{BASE}?sort=-created_at", headers=alice.auth))[0] == "Oak"
+    assert set(names(client.get(f"{BASE}?q=R", headers=alice.auth))) == {"Birch", "Crow", "alder"}
+    by_template = client.get(f"{BASE}?template_id={template['id']}", headers=alice.auth)
+    assert [c["id"] for c in by_template.get_json()] == [from_template["id"]]
+    page = client.get(f"{BASE}?page_size=3&page=2&sort=name", headers=alice.auth)
+    assert names(page) == ["Oak"]
+    meta = json.loads(page.headers["X-Pagination"])
+    assert (meta["total"], meta["total_pages"], meta["previous_page"]) == (4, 2, 1)
+    for bad in ("template_id=nope", "sort=seed", "page_size=101", "scope="):
+        assert client.get(f"{BASE}?{bad}", headers=alice.auth).status_code == 422, bad
+
+
+def test_list_issues_a_constant_number_of_queries(app, client):
+    from app.extensions import db
+
+    owners = [make_account(client) for _ in range(3)]
+    for index in range(30):
+        create(client, owners[index % 3], name=f"C{index}", is_public=True)
+    viewer = owners[0]
+
+    def count_queries(page_size: int) -> int:
+        statements: list[str] = []
+
+        def record(conn, cursor, statement, *args):
+            statements.append(statement)
+
+        with app.app_context():
+            engine = db.engine
+        event.listen(engine, "before_cursor_execute", record)
+        try:
+            response = client.get(f"{BASE}?scope=public&page_size={page_size}", headers=viewer.auth)
+            assert len(response.get_json()) == page_size
+        finally:
+            event.remove(engine, "before_cursor_execute", record)
+        return len(statements)
+
+    assert count_queries(2) == count_queries(25) <= 3  # auth + count + page, owners joined
+
+
+def test_demo_seed_is_idempotent(app):
+    from app.characters.demo import DEMO_CHARACTERS, seed_demo
+    from app.cli import seed_builtin_templates
+
+    lines: list[str] = []
+    with app.app_context():
+        seed_builtin_templates()
+        assert seed_demo(lines.append) == DEMO_CHARACTERS
+        assert seed_demo(lines.append) == 0
+    assert "shown once" in lines[0] and "exists" in lines[2]
