@@ -64,6 +64,7 @@ def load_development_dotenv(app_env: str | None = None) -> None:
 def register_extensions(app: Flask) -> None:
     from app.common.api import ProblemApi
     from app.extensions import cors, db, jwt, limiter, migrate
+    from app.portraits.storage import init_storage
 
     db.init_app(app)
     migrate.init_app(app, db, directory=str(PROJECT_ROOT / "migrations"))
@@ -98,6 +99,7 @@ def register_extensions(app: Flask) -> None:
             max_age=600,
         )
     jwt.init_app(app)
+    init_storage(app)
     limiter.init_app(app)
     with app.app_context():
         if db.engine.dialect.name == "sqlite":
@@ -119,6 +121,7 @@ def register_blueprints(app: Flask) -> None:
     from app.characters.routes import blp as characters_blp
     from app.health.routes import blp as health_blp
     from app.health.routes import metrics_blp
+    from app.portraits.routes import blp as portraits_blp
     from app.users.routes import blp as users_blp
 
     api = app.extensions["api"]
@@ -126,6 +129,7 @@ def register_blueprints(app: Flask) -> None:
     api.register_blueprint(users_blp, url_prefix=f"{API_PREFIX}/users")
     api.register_blueprint(templates_blp, url_prefix=f"{API_PREFIX}/templates")
     api.register_blueprint(characters_blp, url_prefix=f"{API_PREFIX}/characters")
+    api.register_blueprint(portraits_blp, url_prefix=f"{API_PREFIX}/characters")
     api.register_blueprint(health_blp)
     if app.config["METRICS_ENABLED"]:
         api.register_blueprint(metrics_blp)
@@ -150,7 +154,8 @@ def register_hooks(app: Flask) -> None:
 def register_commands(app: Flask) -> None:
     from app.auth.cli import auth_cli
     from app.cli import idempotency_cli, seed_command
+    from app.portraits.cli import portraits_cli
     from app.users.cli import users_cli
 
-    for command in (users_cli, auth_cli, idempotency_cli, seed_command):
+    for command in (users_cli, auth_cli, idempotency_cli, portraits_cli, seed_command):
         app.cli.add_command(command)

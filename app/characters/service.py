@@ -256,5 +256,10 @@ def _compiled_of(character: Character) -> CompiledTemplate | None:
 
 
 def delete_character(*, character: Character) -> None:
+    """Delete the character; its portrait goes with it."""
+    from app.portraits.service import forget
+
+    files = [(character.id, character.portrait_digest)] if character.portrait_digest else []
     db.session.delete(character)
     db.session.commit()
+    forget(files)

@@ -165,6 +165,7 @@ class StrictParser(FlaskParser):
         **FlaskParser.DEFAULT_UNKNOWN_BY_LOCATION,
         "query": ma.RAISE,
         "querystring": ma.RAISE,
+        "files": ma.RAISE,
     }
 
     def _raw_load_json(self, req: Request) -> Any:
@@ -179,6 +180,11 @@ class StrictParser(FlaskParser):
                 "The request body must be JSON, sent with Content-Type: application/json."
             )
         return parse_json_body(raw)
+
+    def load_files(self, req: Request, schema: ma.Schema) -> Any:
+        if req.mimetype != "multipart/form-data":
+            raise UnsupportedMediaType("Send the file as multipart/form-data.")
+        return super().load_files(req, schema)
 
 
 class Blueprint(flask_smorest.Blueprint):

@@ -140,6 +140,11 @@ def revoke_all_sessions(*, user_id: uuid.UUID) -> None:
 
 
 def delete_user(*, user: User) -> None:
-    """Delete the account; the database cascades to everything it owns."""
+    """Delete the account; the database cascades to everything it owns, and the portrait
+    files of its characters are removed once that is committed."""
+    from app.portraits.service import forget, portraits_of
+
+    files = portraits_of(owner_id=user.id)
     db.session.delete(user)
     db.session.commit()
+    forget(files)
