@@ -291,6 +291,7 @@ def flask_config(settings: Settings) -> dict[str, Any]:
                 "options": f"-c statement_timeout={settings.DB_STATEMENT_TIMEOUT_MS}"
                 " -c timezone=UTC",
                 "application_name": "character-forge",
+                "client_encoding": "utf8",
             },
         )
     else:

@@ -116,8 +116,19 @@ class ProblemApi(flask_smorest.Api):
         )
 
 
+def _bad_string(value: str) -> str | None:
+    if "\x00" in value:
+        return "Must not contain NUL characters."
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate such as "\ud800": not a Unicode string
+        return "Must be valid Unicode (no lone surrogate code points)."
+    return None
+
+
 def _walk_json(value: Any) -> None:
-    """Reject nesting deeper than MAX_JSON_DEPTH (400) and NUL characters in strings (422)."""
+    """Reject nesting deeper than MAX_JSON_DEPTH (400) and strings with NUL characters or lone
+    surrogates (422)."""
     stack: list[tuple[Any, int, tuple[str, ...]]] = [(value, 1, ())]
     while stack:
         item, depth, path = stack.pop()
@@ -126,15 +137,16 @@ def _walk_json(value: Any) -> None:
                 raise MalformedJSON(f"The JSON body nests deeper than {MAX_JSON_DEPTH} levels.")
             pairs = item.items() if isinstance(item, dict) else enumerate(item)
             for key, child in pairs:
-                if isinstance(key, str) and "\x00" in key:
-                    raise _nul_error(path)
+                problem = _bad_string(key) if isinstance(key, str) else None
+                if problem:
+                    raise _string_error(path, problem)
                 stack.append((child, depth + 1, (*path, str(key))))
-        elif isinstance(item, str) and "\x00" in item:
-            raise _nul_error(path)
+        elif isinstance(item, str) and (problem := _bad_string(item)):
+            raise _string_error(path, problem)
 
 
-def _nul_error(path: tuple[str, ...]) -> ValidationFailed:
-    errors: Any = ["Must not contain NUL characters."]
+def _string_error(path: tuple[str, ...], problem: str) -> ValidationFailed:
+    errors: Any = [problem]
     for key in reversed(path or ("_schema",)):
         errors = {key: errors}
     return ValidationFailed(errors={"json": errors})

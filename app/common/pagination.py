@@ -119,7 +119,17 @@ def _page_url(number: int) -> str:
 
 
 def paginate(statement: Select[Any], *, page: int, page_size: int) -> Page:
-    """Run ``statement`` for one page, plus one COUNT for the total."""
-    total = db.session.scalar(select(func.count()).select_from(statement.order_by(None).subquery()))
-    items = db.session.scalars(statement.limit(page_size).offset((page - 1) * page_size)).all()
-    return Page(items=list(items), total=total or 0, page=page, page_size=page_size)
+    """Run ``statement`` for one page, plus one COUNT for the total.
+
+    A page past the last is answered without asking the database for it (any page number is
+    valid: a huge one must not overflow the database's OFFSET).
+    """
+    total = (
+        db.session.scalar(select(func.count()).select_from(statement.order_by(None).subquery()))
+        or 0
+    )
+    offset = (page - 1) * page_size
+    if offset >= total:
+        return Page(items=[], total=total, page=page, page_size=page_size)
+    items = db.session.scalars(statement.limit(page_size).offset(offset)).all()
+    return Page(items=list(items), total=total, page=page, page_size=page_size)
