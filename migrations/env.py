@@ -9,6 +9,8 @@ import logging
 from alembic import context
 from flask import current_app
 
+from app.common.schema_compare import include_object
+
 logger = logging.getLogger("alembic.env")
 config = context.config
 target_db = current_app.extensions["migrate"].db
@@ -25,6 +27,7 @@ def get_metadata():
 def _configure_kwargs(dialect_name: str) -> dict:
     kwargs = dict(current_app.extensions["migrate"].configure_args)
     kwargs.setdefault("compare_type", True)
+    kwargs.setdefault("include_object", include_object)
     kwargs["render_as_batch"] = dialect_name == "sqlite"
     return kwargs
 

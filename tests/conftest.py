@@ -123,8 +123,10 @@ def truncate_all(application: Flask) -> None:
 
 @pytest.fixture(autouse=True)
 def _isolate(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Empty the tables after every test that used the app (unless its data is shared by a
+    module-scoped fixture that cleans up itself: mark the test ``shared_data``)."""
     yield
-    if "app" in request.fixturenames:
+    if "app" in request.fixturenames and "shared_data" not in request.keywords:
         application = request.getfixturevalue("app")
         truncate_all(application)
         with application.app_context():

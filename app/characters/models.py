@@ -13,13 +13,22 @@ from app.common.types import JSONDocument, UTCDateTime, utcnow
 from app.extensions import db
 from app.users.models import User
 
+EXPRESSION_INDEXES = frozenset(
+    {"ix_characters_owner_lower_name", "ix_characters_public_lower_name", "ix_characters_name_trgm"}
+)
+
 
 class Character(db.Model):
     __tablename__ = "characters"
+    # Every list order is served by an index, in both directions: (scope column, sort column, id)
+    # for scope=mine (owner_id) and scope=public (is_public). Indexes on expressions — lower(name)
+    # for sort=name, and a trigram GIN index for ?q= on PostgreSQL — live in the migration
+    # (EXPRESSION_INDEXES), as Alembic cannot compare expression indexes with the models.
     __table_args__ = (
-        # "my characters" (scope=mine) and "public characters" (scope=public), newest first
-        Index("ix_characters_owner_id_created_at", "owner_id", "created_at"),
-        Index("ix_characters_is_public_created_at", "is_public", "created_at"),
+        Index("ix_characters_owner_created", "owner_id", "created_at", "id"),
+        Index("ix_characters_owner_updated", "owner_id", "updated_at", "id"),
+        Index("ix_characters_public_created", "is_public", "created_at", "id"),
+        Index("ix_characters_public_updated", "is_public", "updated_at", "id"),
         Index("ix_characters_template_id", "template_id"),
     )
 

@@ -6,7 +6,7 @@ import json
 import uuid
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Select, func, select
 
 from app.auth.policy import can_read_character, can_read_template, can_write_character
 from app.character_templates import service as templates
@@ -124,6 +124,12 @@ def get_writable(*, viewer: User, character_id: uuid.UUID) -> Character:
 
 
 def list_characters(*, viewer: User, query: dict[str, Any]) -> Page:
+    statement = list_statement(viewer=viewer, query=query)
+    return paginate(statement, page=query["page"], page_size=query["page_size"], key=Character.id)
+
+
+def list_statement(*, viewer: User, query: dict[str, Any]) -> Select[Any]:
+    """The query behind a list (each variant is served by an index; see the models)."""
     statement = select(Character)
     scope = query["scope"]
     if scope == "all":
@@ -143,8 +149,7 @@ def list_characters(*, viewer: User, query: dict[str, Any]) -> Page:
         "created_at": Character.created_at,
         "updated_at": Character.updated_at,
     }
-    statement = statement.order_by(*order_by_clause(query["sort"], columns, Character.id))
-    return paginate(statement, page=query["page"], page_size=query["page_size"])
+    return statement.order_by(*order_by_clause(query["sort"], columns, Character.id))
 
 
 # --- writing ---------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ exist, every other query parameter kept).
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -19,16 +20,25 @@ from marshmallow import fields, validate
 from sqlalchemy import Select, func, select
 
 from app.common.schemas import BaseSchema
+from app.errors import ValidationFailed
 from app.extensions import db
 
 DEFAULT_PAGE_SIZE = 20
 MAX_PAGE_SIZE = 100
+# Counted exactly up to this many matching rows; beyond, an estimate (PostgreSQL).
+EXACT_COUNT_LIMIT = 1000
+# How deep (in items) a list with an estimated total is served.
+MAX_OFFSET = 10_000
+# From this offset on, pages are fetched with a deferred join (see paginate).
+DEFERRED_JOIN_OFFSET = 500
 
 PAGINATION_HEADERS = {
     "X-Pagination": {
         "description": 'Pagination metadata as JSON: `{"total", "total_pages", "first_page", '
         '"last_page", "page", "previous_page", "next_page"}` (`previous_page`/`next_page` '
-        'absent on the first/last page; `{"total": 0, "total_pages": 0}` when empty).',
+        'absent on the first/last page; `{"total": 0, "total_pages": 0}` when empty). Totals '
+        'above 1,000 may be estimates, flagged `"total_exact": false`; such lists are served '
+        "10,000 items deep (`last_page` is the last one served).",
         "schema": {"type": "string"},
         "example": '{"total": 45, "total_pages": 3, "first_page": 1, "last_page": 3, '
         '"page": 2, "previous_page": 1, "next_page": 3}',
@@ -67,10 +77,12 @@ def sort_field(allowed: Sequence[str], default: str) -> fields.String:
 
 
 def order_by_clause(sort: str, columns: dict[str, Any], tiebreaker: Any) -> list[Any]:
-    """``-created_at`` → ``created_at DESC``, with a stable tiebreaker."""
-    descending = sort.startswith("-")
+    """``-created_at`` → ``created_at DESC, id DESC``: a stable order in one direction, so an
+    index on (…, column, id) serves it in either direction."""
     column = columns[sort.lstrip("-")]
-    return [column.desc() if descending else column.asc(), tiebreaker]
+    if sort.startswith("-"):
+        return [column.desc(), tiebreaker.desc()]
+    return [column.asc(), tiebreaker.asc()]
 
 
 @dataclass(frozen=True)
@@ -79,21 +91,26 @@ class Page:
     total: int
     page: int
     page_size: int
+    total_exact: bool = True
 
     @property
-    def metadata(self) -> dict[str, int]:
-        meta: dict[str, int] = {"total": self.total}
+    def metadata(self) -> dict[str, Any]:
+        meta: dict[str, Any] = {"total": self.total}
         if self.total == 0:
             meta["total_pages"] = 0
             return meta
-        last = (self.total - 1) // self.page_size + 1
-        meta.update(total_pages=last, first_page=1, last_page=last)
+        pages = (self.total - 1) // self.page_size + 1
+        # only MAX_OFFSET items deep are served when the total is large (see paginate)
+        last = pages if self.total_exact else min(pages, deepest_page(self.page_size))
+        meta.update(total_pages=pages, first_page=1, last_page=last)
         if self.page <= last:
             meta["page"] = self.page
             if self.page > 1:
                 meta["previous_page"] = self.page - 1
             if self.page < last:
                 meta["next_page"] = self.page + 1
+        if not self.total_exact:
+            meta["total_exact"] = False
         return meta
 
     def headers(self) -> dict[str, str]:
@@ -112,24 +129,66 @@ class Page:
         return headers
 
 
+def deepest_page(page_size: int) -> int:
+    """The last page served of a list whose total is an estimate: its offset < MAX_OFFSET."""
+    return -(-MAX_OFFSET // page_size)
+
+
 def _page_url(number: int) -> str:
     args = request.args.copy()
     args["page"] = str(number)
     return f"{request.base_url}?{urlencode(list(args.items(multi=True)))}"
 
 
-def paginate(statement: Select[Any], *, page: int, page_size: int) -> Page:
-    """Run ``statement`` for one page, plus one COUNT for the total.
+def paginate(statement: Select[Any], *, page: int, page_size: int, key: Any | None = None) -> Page:
+    """One page of ``statement``, and its total.
 
-    A page past the last is answered without asking the database for it (any page number is
-    valid: a huge one must not overflow the database's OFFSET).
+    The total is counted exactly up to EXACT_COUNT_LIMIT matching rows (the count stops
+    there, so it costs the same on a million rows as on ten thousand). Beyond that, on
+    PostgreSQL, it is the planner's estimate and ``X-Pagination`` says ``"total_exact":
+    false``; such large lists are served MAX_OFFSET items deep (deeper pages are 422: narrow the
+    list with filters, or reverse the sort). A page past the last is answered without asking
+    the database for it.
     """
-    total = (
-        db.session.scalar(select(func.count()).select_from(statement.order_by(None).subquery()))
-        or 0
-    )
+    unordered = statement.order_by(None)
+    # keeps the ORDER BY, so the capped count walks the same index as the page itself
+    capped = select(func.count()).select_from(statement.limit(EXACT_COUNT_LIMIT + 1).subquery())
+    total = db.session.scalar(capped) or 0
+    exact = True
+    if total > EXACT_COUNT_LIMIT:
+        if db.engine.dialect.name == "postgresql":
+            total, exact = max(_estimate_rows(unordered), EXACT_COUNT_LIMIT + 1), False
+        else:  # SQLite has no estimates (and is not meant for large data): count it all
+            total = db.session.scalar(select(func.count()).select_from(unordered.subquery())) or 0
     offset = (page - 1) * page_size
+    if not exact and offset >= MAX_OFFSET:
+        raise ValidationFailed(
+            f"Lists this large are served {MAX_OFFSET} items deep; narrow the list (q, filters) "
+            "or reverse the sort to reach the rest.",
+            errors={"query": {"page": [f"At most page {deepest_page(page_size)} here."]}},
+        )
     if offset >= total:
-        return Page(items=[], total=total, page=page, page_size=page_size)
-    items = db.session.scalars(statement.limit(page_size).offset(offset)).all()
-    return Page(items=list(items), total=total, page=page, page_size=page_size)
+        return Page(items=[], total=total, page=page, page_size=page_size, total_exact=exact)
+    if key is not None and offset >= DEFERRED_JOIN_OFFSET:
+        keys = statement.with_only_columns(key).limit(page_size).offset(offset).scalar_subquery()
+        page_statement = statement.where(key.in_(keys))
+    else:
+        page_statement = statement.limit(page_size).offset(offset)
+    items = db.session.scalars(page_statement).all()
+    return Page(items=list(items), total=total, page=page, page_size=page_size, total_exact=exact)
+
+
+def _estimate_rows(statement: Select[Any]) -> int:
+    """PostgreSQL's estimate of how many rows ``statement`` returns (EXPLAIN, not a count)."""
+    compiled = statement.compile(dialect=db.engine.dialect)
+    params = {
+        key: str(value) if isinstance(value, uuid.UUID) else value
+        for key, value in compiled.params.items()
+    }
+    cursor = db.session.connection().connection.cursor()
+    try:
+        cursor.execute(f"EXPLAIN (FORMAT JSON) {compiled.string}", params)
+        plan = cursor.fetchone()[0]
+    finally:
+        cursor.close()
+    return int(plan[0]["Plan"]["Plan Rows"])

@@ -480,3 +480,32 @@ def test_demo_seed_is_idempotent(app):
         assert seed_demo(lines.append) == DEMO_CHARACTERS
         assert seed_demo(lines.append) == 0
     assert "shown once" in lines[0] and "exists" in lines[2]
+
+
+def test_totals_beyond_the_exact_count_limit(app, client, alice):
+    """Past 1,000 rows PostgreSQL estimates the total; SQLite (not for large data) counts."""
+    from sqlalchemy import insert
+
+    from app.characters.models import Character
+    from app.common.types import utcnow
+    from app.extensions import db
+
+    now = utcnow()
+    with app.app_context():
+        db.session.execute(
+            insert(Character),
+            [
+                {"id": uuid.uuid4(), "owner_id": uuid.UUID(alice.id), "name": f"N{i}",
+                 "attributes": {}, "backstory": "", "is_public": False, "created_at": now,
+                 "updated_at": now, "row_version": 1}
+                for i in range(1_050)
+            ],
+        )  # fmt: skip
+        db.session.commit()
+        dialect = db.engine.dialect.name
+    meta = json.loads(client.get(BASE, headers=alice.auth).headers["X-Pagination"])
+    if dialect == "postgresql":
+        assert meta.get("total_exact") is False and meta["total"] > 1000
+    else:
+        assert meta["total"] == 1_050 and "total_exact" not in meta
+    assert meta["last_page"] == meta["total_pages"] or meta["last_page"] == 500
