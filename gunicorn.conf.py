@@ -35,6 +35,9 @@ accesslog = None
 errorlog = "-"
 loglevel = "info"
 proc_name = "character-forge"
+# gunicorn's control socket defaults to one path per user ($HOME/.gunicorn), which several
+# instances on a host would share; nothing here uses gunicornc, so it is off.
+control_socket_disable = True
 
 # Prometheus multiprocess mode: every worker writes its samples under this directory and any
 # worker's /metrics aggregates them. The directory is emptied at start-up.

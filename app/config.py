@@ -292,6 +292,13 @@ def flask_config(settings: Settings) -> dict[str, Any]:
                 " -c timezone=UTC",
                 "application_name": "character-forge",
                 "client_encoding": "utf8",
+                # a dead host or a network partition ends the connection (then a 503) well
+                # before gunicorn's worker timeout, instead of hanging the worker
+                "keepalives": 1,
+                "keepalives_idle": 10,
+                "keepalives_interval": 5,
+                "keepalives_count": 3,
+                "tcp_user_timeout": 10_000,
             },
         )
     else:

@@ -9,6 +9,7 @@ from flask.views import MethodView
 
 from app.auth.policy import current_user
 from app.character_templates import service
+from app.character_templates.models import Template
 from app.character_templates.schemas import (
     GeneratedCharacter,
     PreviewRequest,
@@ -26,7 +27,7 @@ from app.common.concurrency import (
     etag_for,
     not_modified_response,
 )
-from app.common.idempotency import IDEMPOTENCY_KEY_PARAMETER, idempotent
+from app.common.idempotency import IDEMPOTENCY_KEY_PARAMETER, created_resource, idempotent
 from app.common.pagination import PAGINATION_HEADERS
 
 blp = Blueprint(
@@ -35,6 +36,7 @@ blp = Blueprint(
     description="Templates: the rules (dice, tables, names, grammars) to generate characters.",
 )
 
+CREATED = created_resource(Template, TemplateRead(), "/api/v1/templates/{id}")
 CREATED_HEADERS = {
     "Location": {"description": "URL of the new template", "schema": {"type": "string"}},
     **ETAG_HEADER,
@@ -64,7 +66,7 @@ class Templates(MethodView):
 
     @blp.doc(parameters=[IDEMPOTENCY_KEY_PARAMETER])
     @blp.arguments(TemplateCreate)
-    @idempotent("templates.create")
+    @idempotent("templates.create", CREATED)
     @blp.response(201, TemplateRead, headers=CREATED_HEADERS)
     @documented_errors(400, 409)
     def post(self, data: dict[str, Any]) -> Any:

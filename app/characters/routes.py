@@ -9,6 +9,7 @@ from flask.views import MethodView
 
 from app.auth.policy import current_user
 from app.characters import service
+from app.characters.models import Character
 from app.characters.schemas import (
     CharacterCreate,
     CharacterGenerate,
@@ -25,13 +26,14 @@ from app.common.concurrency import (
     etag_for,
     not_modified_response,
 )
-from app.common.idempotency import IDEMPOTENCY_KEY_PARAMETER, idempotent
+from app.common.idempotency import IDEMPOTENCY_KEY_PARAMETER, created_resource, idempotent
 from app.common.pagination import PAGINATION_HEADERS
 
 blp = Blueprint(
     "characters", __name__, description="Characters: generated from templates or free-form."
 )
 
+CREATED = created_resource(Character, CharacterRead(), "/api/v1/characters/{id}")
 CREATED_HEADERS = {
     "Location": {"description": "URL of the new character", "schema": {"type": "string"}},
     **ETAG_HEADER,
@@ -67,7 +69,7 @@ class Characters(MethodView):
         example={"name": "Brana", "template_id": "3f0c2a9e-5b8e-4e59-9d8f-0f5cf1d2b7a1",
                  "attributes": {"klass": "Wizard"}},
     )  # fmt: skip
-    @idempotent("characters.create")
+    @idempotent("characters.create", CREATED)
     @blp.response(201, CharacterRead, headers=CREATED_HEADERS)
     @documented_errors(400, 409)
     def post(self, data: dict[str, Any]) -> Any:
@@ -88,7 +90,7 @@ class Generate(MethodView):
         example={"template_id": "3f0c2a9e-5b8e-4e59-9d8f-0f5cf1d2b7a1", "seed": 42,
                  "locks": {"klass": "Wizard"}, "rerolls": {"traits": 1}},
     )  # fmt: skip
-    @idempotent("characters.generate")
+    @idempotent("characters.generate", CREATED)
     @blp.response(201, CharacterRead, headers=CREATED_HEADERS)
     @documented_errors(400, 409)
     def post(self, data: dict[str, Any]) -> Any:

@@ -7,6 +7,11 @@ the response (status, body, Location, ETag) is stored and later requests with th
 the same body get it replayed with ``Idempotent-Replayed: true``. A different body is 422, a
 request arriving while the first is still running is 409, and responses that are not 2xx are
 not stored (the row is deleted), so the client can correct the body and retry with the key.
+
+The work's own transaction also writes the id of the resource it creates into the key's row
+(an ``after_flush`` hook), so "created" and "the key knows it" commit together. If the process
+dies after that commit and before the response is stored, a retry replays the created resource
+(its current view) instead of creating it a second time.
 """
 
 from __future__ import annotations
@@ -17,14 +22,26 @@ import logging
 import re
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import wraps
 from typing import Any, TypeVar
 
-from flask import Response, current_app, request
-from sqlalchemy import ForeignKey, Integer, String, Text, UniqueConstraint, Uuid, delete, select
+from flask import Response, current_app, jsonify, request
+from sqlalchemy import (
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    Uuid,
+    delete,
+    event,
+    select,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from app.common.api import parse_json_body
 from app.common.types import JSONDocument, UTCDateTime, utcnow
@@ -75,6 +92,8 @@ class IdempotencyRecord(db.Model):
     status_code: Mapped[int | None] = mapped_column(Integer, nullable=True)
     response_body: Mapped[str | None] = mapped_column(Text, nullable=True)
     response_headers: Mapped[Any] = mapped_column(JSONDocument, nullable=True)
+    # written in the work's own transaction: the resource exists iff this is set
+    resource_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
 
@@ -93,7 +112,9 @@ def _fingerprint() -> str:
     return hashlib.sha256(canonical).hexdigest()
 
 
-def _claim(user_id: uuid.UUID, operation: str, key: str, fingerprint: str) -> Response | None:
+def _claim(
+    user_id: uuid.UUID, operation: str, key: str, fingerprint: str, resource: Resource
+) -> Response | None:
     """Insert the in-flight row, or answer from an existing one (replay, 409, 422)."""
     now = utcnow()
     ttl = timedelta(seconds=current_app.config["IDEMPOTENCY_TTL"])
@@ -122,7 +143,11 @@ def _claim(user_id: uuid.UUID, operation: str, key: str, fingerprint: str) -> Re
         )
         if existing is None:
             continue  # deleted in between (a failed first attempt): try to claim again
-        abandoned = existing.state == "in_flight" and existing.created_at < now - ABANDONED_AFTER
+        abandoned = (
+            existing.state == "in_flight"
+            and existing.resource_id is None
+            and existing.created_at < now - ABANDONED_AFTER
+        )
         if existing.expires_at < now or abandoned:
             db.session.execute(
                 delete(IdempotencyRecord).where(
@@ -134,9 +159,14 @@ def _claim(user_id: uuid.UUID, operation: str, key: str, fingerprint: str) -> Re
             continue
         if existing.fingerprint != fingerprint:
             raise IdempotencyKeyReused(errors={"headers": {HEADER: ["Used with another body."]}})
-        if existing.state != "done":
-            raise IdempotencyKeyInUse(headers={"Retry-After": "1"})
-        return _replay(existing)
+        if existing.state == "done":
+            return _replay(existing)
+        if existing.resource_id is not None:
+            created = resource.replay(existing.resource_id)
+            if created is not None:  # the work committed; its answer was never stored
+                created.headers["Idempotent-Replayed"] = "true"
+                return created
+        raise IdempotencyKeyInUse(headers={"Retry-After": "1"})
     raise IdempotencyKeyInUse(headers={"Retry-After": "1"})
 
 
@@ -170,12 +200,61 @@ def _finish(record_key: tuple[uuid.UUID, str, str], response: Response | None) -
         record.response_headers = {
             name: response.headers[name] for name in REPLAYED_HEADERS if name in response.headers
         }
-    else:
+    elif record.resource_id is None:
         db.session.delete(record)
+    # else: the work committed but its answer was lost; retries replay the resource
     db.session.commit()
 
 
-def idempotent(operation: str) -> Callable[[F], F]:
+@dataclass(frozen=True)
+class Resource:
+    """What a keyed operation creates, and how to answer with it again."""
+
+    model: type
+    replay: Callable[[uuid.UUID], Response | None]
+
+
+def created_resource(model: type, schema: Any, location: str) -> Resource:
+    """Replay a creation from the resource itself (its current view, 201, Location, ETag)."""
+    from app.common.concurrency import etag_for
+
+    def replay(resource_id: uuid.UUID) -> Response | None:
+        created = db.session.get(model, resource_id)
+        if created is None:
+            return None
+        response = jsonify(schema.dump(created))
+        response.status_code = 201
+        response.headers["Location"] = location.format(id=created.id)
+        response.headers["ETag"] = etag_for(created)
+        return response
+
+    return Resource(model=model, replay=replay)
+
+
+def _recording(session: Session, resource: Resource, record: tuple[uuid.UUID, str, str]):
+    """An after_flush hook writing the created resource's id into the key's row, inside the
+    work's own transaction."""
+    user_id, operation, key = record
+
+    def after_flush(flushing: Session, _context: Any) -> None:
+        for obj in flushing.new:
+            if isinstance(obj, resource.model):
+                flushing.connection().execute(
+                    update(IdempotencyRecord)
+                    .where(
+                        IdempotencyRecord.user_id == user_id,
+                        IdempotencyRecord.operation == operation,
+                        IdempotencyRecord.key == key,
+                    )
+                    .values(resource_id=obj.id)
+                )
+                return
+
+    event.listen(session, "after_flush", after_flush)
+    return after_flush
+
+
+def idempotent(operation: str, resource: Resource) -> Callable[[F], F]:
     """Make a creating view honour ``Idempotency-Key``.
 
     Place it between ``@blp.arguments`` (so invalid bodies are rejected before a key is
@@ -196,9 +275,11 @@ def idempotent(operation: str) -> Callable[[F], F]:
             from app.auth.policy import current_user
 
             user_id = current_user().id
-            replay = _claim(user_id, operation, key, _fingerprint())
+            replay = _claim(user_id, operation, key, _fingerprint(), resource)
             if replay is not None:
                 return replay
+            session = db.session()
+            hook = _recording(session, resource, (user_id, operation, key))
             try:
                 response = func(*args, **kwargs)
             except BaseException:
@@ -207,6 +288,8 @@ def idempotent(operation: str) -> Callable[[F], F]:
                 except Exception:  # e.g. the database is down: the row is reclaimed later
                     log.warning("could not release Idempotency-Key", exc_info=True)
                 raise
+            finally:
+                event.remove(session, "after_flush", hook)
             _finish((user_id, operation, key), response)
             return response
 

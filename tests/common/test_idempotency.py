@@ -139,3 +139,47 @@ def test_prune_removes_expired_keys(client, app, alice):
     # an expired key is free again: a new request with it creates anew
     again = post(client, alice, {"name": "C", "definition": SIMPLE_DEFINITION}, "old")
     assert again.status_code == 201 and "Idempotent-Replayed" not in again.headers
+
+
+def test_work_committed_but_answer_lost_is_replayed_from_the_resource(client, app, alice):
+    """The key's row learns the created id inside the work's transaction; if the answer is
+    never stored (the process died), a retry answers with that resource, creating nothing."""
+    import hashlib
+    import uuid
+    from datetime import timedelta
+
+    from app.common.idempotency import IdempotencyRecord
+    from app.common.types import utcnow
+    from app.extensions import db
+
+    body = {"name": "Lost answer", "definition": SIMPLE_DEFINITION}
+    created = post(client, alice, body, "lost")
+    assert created.status_code == 201
+    with app.app_context():
+        record = db.session.query(IdempotencyRecord).filter_by(key="lost").one()
+        assert str(record.resource_id) == created.get_json()["id"]
+        # what a crash after the work's commit leaves behind: in flight, resource known
+        record.state = "in_flight"
+        record.status_code = record.response_body = record.response_headers = None
+        db.session.commit()
+    retry = post(client, alice, body, "lost")
+    assert retry.status_code == 201
+    assert retry.headers["Idempotent-Replayed"] == "true"
+    assert retry.get_json()["id"] == created.get_json()["id"]
+    assert retry.headers["Location"] == created.headers["Location"]
+    assert count_mine(client, alice) == 1
+    # a claim whose work never committed (no resource) is taken over once abandoned
+    canonical = json.dumps(body | {"name": "Never made"}, sort_keys=True, separators=(",", ":"))
+    with app.app_context():
+        db.session.add(
+            IdempotencyRecord(
+                user_id=uuid.UUID(alice.id), operation="templates.create", key="dead",
+                fingerprint=hashlib.sha256(canonical.encode()).hexdigest(), state="in_flight",
+                created_at=utcnow() - timedelta(minutes=5),
+                expires_at=utcnow() + timedelta(days=1),
+            )
+        )  # fmt: skip
+        db.session.commit()
+    taken_over = post(client, alice, body | {"name": "Never made"}, "dead")
+    assert taken_over.status_code == 201 and "Idempotent-Replayed" not in taken_over.headers
+    assert count_mine(client, alice) == 2
