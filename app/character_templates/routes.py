@@ -27,7 +27,8 @@ from app.common.concurrency import (
     etag_for,
     not_modified_response,
 )
-from app.common.idempotency import IDEMPOTENCY_KEY_PARAMETER, created_resource, idempotent
+from app.common.created import Created
+from app.common.idempotency import IDEMPOTENCY_KEY_PARAMETER, idempotent
 from app.common.pagination import PAGINATION_HEADERS
 
 blp = Blueprint(
@@ -36,19 +37,8 @@ blp = Blueprint(
     description="Templates: the rules (dice, tables, names, grammars) to generate characters.",
 )
 
-CREATED = created_resource(Template, TemplateRead(), "/api/v1/templates/{id}")
-CREATED_HEADERS = {
-    "Location": {"description": "URL of the new template", "schema": {"type": "string"}},
-    **ETAG_HEADER,
-}
-
-
-def _created(template: Any) -> tuple[Any, int, dict[str, str]]:
-    return (
-        template,
-        201,
-        {"Location": f"/api/v1/templates/{template.id}", "ETag": etag_for(template)},
-    )
+CREATED = Created(Template, TemplateRead(), "/api/v1/templates/{id}")
+CREATED_HEADERS = CREATED.headers_doc("template")
 
 
 @blp.route("")
@@ -75,7 +65,7 @@ class Templates(MethodView):
         The definition is checked by the engine; every problem comes back located under
         `errors.json.definition` (e.g. `fields.3.dice`). Honours `Idempotency-Key`.
         """
-        return _created(service.create_template(owner=current_user(), data=data))
+        return CREATED.answer(service.create_template(owner=current_user(), data=data))
 
 
 @blp.route("/<uuid:template_id>")
@@ -120,7 +110,7 @@ class Fork(MethodView):
         """Copy a template you can see into a private template of yours, at version 1."""
         viewer = current_user()
         template = service.get_readable(viewer=viewer, template_id=template_id)
-        return _created(service.fork_template(viewer=viewer, template=template))
+        return CREATED.answer(service.fork_template(viewer=viewer, template=template))
 
 
 @blp.route("/<uuid:template_id>/preview")

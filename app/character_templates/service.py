@@ -11,7 +11,7 @@ from sqlalchemy import func, or_, select
 
 from app.auth.policy import can_read_template, can_write_template
 from app.character_templates.models import Template, TemplateTag, TemplateVersion
-from app.common.pagination import Page, order_by_clause, paginate
+from app.common.pagination import Page, contains, order_by_clause, paginate
 from app.common.types import utcnow
 from app.errors import Forbidden, NotFound, ValidationFailed
 from app.extensions import db
@@ -109,8 +109,7 @@ def list_templates(*, viewer: User, query: dict[str, Any]) -> Page:
             Template.id.in_(select(TemplateTag.template_id).where(TemplateTag.tag == query["tag"]))
         )
     if query.get("q"):
-        needle = query["q"].lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        statement = statement.where(func.lower(Template.name).like(f"%{needle}%", escape="\\"))
+        statement = statement.where(contains(func.lower(Template.name), query["q"]))
     columns = {
         "name": func.lower(Template.name),
         "created_at": Template.created_at,

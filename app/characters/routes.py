@@ -26,26 +26,16 @@ from app.common.concurrency import (
     etag_for,
     not_modified_response,
 )
-from app.common.idempotency import IDEMPOTENCY_KEY_PARAMETER, created_resource, idempotent
+from app.common.created import Created
+from app.common.idempotency import IDEMPOTENCY_KEY_PARAMETER, idempotent
 from app.common.pagination import PAGINATION_HEADERS
 
 blp = Blueprint(
     "characters", __name__, description="Characters: generated from templates or free-form."
 )
 
-CREATED = created_resource(Character, CharacterRead(), "/api/v1/characters/{id}")
-CREATED_HEADERS = {
-    "Location": {"description": "URL of the new character", "schema": {"type": "string"}},
-    **ETAG_HEADER,
-}
-
-
-def _created(character: Any) -> tuple[Any, int, dict[str, str]]:
-    return (
-        character,
-        201,
-        {"Location": f"/api/v1/characters/{character.id}", "ETag": etag_for(character)},
-    )
+CREATED = Created(Character, CharacterRead(), "/api/v1/characters/{id}")
+CREATED_HEADERS = CREATED.headers_doc("character")
 
 
 @blp.route("")
@@ -79,7 +69,7 @@ class Characters(MethodView):
         key); missing ones are generated from a new seed and derived ones computed; `name` acts
         as a lock on the template's name field. Honours `Idempotency-Key`.
         """
-        return _created(service.create_character(owner=current_user(), data=data))
+        return CREATED.answer(service.create_character(owner=current_user(), data=data))
 
 
 @blp.route("/generate")
@@ -98,7 +88,7 @@ class Generate(MethodView):
         same seed, locks and rerolls. `name` overrides the generated name. Honours
         `Idempotency-Key`.
         """
-        return _created(service.generate_character(owner=current_user(), data=data))
+        return CREATED.answer(service.generate_character(owner=current_user(), data=data))
 
 
 @blp.route("/<uuid:character_id>")

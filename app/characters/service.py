@@ -12,7 +12,7 @@ from app.auth.policy import can_read_character, can_read_template, can_write_cha
 from app.character_templates import service as templates
 from app.character_templates.models import Template
 from app.characters.models import Character
-from app.common.pagination import Page, order_by_clause, paginate
+from app.common.pagination import Page, contains, order_by_clause, paginate
 from app.common.text import clean_text
 from app.errors import Forbidden, NotFound, ValidationFailed, field_errors
 from app.extensions import db
@@ -142,8 +142,7 @@ def list_statement(*, viewer: User, query: dict[str, Any]) -> Select[Any]:
     if query.get("template_id"):
         statement = statement.where(Character.template_id == query["template_id"])
     if query.get("q"):
-        needle = query["q"].lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        statement = statement.where(func.lower(Character.name).like(f"%{needle}%", escape="\\"))
+        statement = statement.where(contains(func.lower(Character.name), query["q"]))
     columns = {
         "name": func.lower(Character.name),
         "created_at": Character.created_at,

@@ -22,12 +22,11 @@ import logging
 import re
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import wraps
 from typing import Any, TypeVar
 
-from flask import Response, current_app, jsonify, request
+from flask import Response, current_app, request
 from sqlalchemy import (
     ForeignKey,
     Integer,
@@ -44,6 +43,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from app.common.api import parse_json_body
+from app.common.created import Created
 from app.common.types import JSONDocument, UTCDateTime, utcnow
 from app.errors import BadRequest, ProblemError
 from app.extensions import db
@@ -113,7 +113,7 @@ def _fingerprint() -> str:
 
 
 def _claim(
-    user_id: uuid.UUID, operation: str, key: str, fingerprint: str, resource: Resource
+    user_id: uuid.UUID, operation: str, key: str, fingerprint: str, created: Created
 ) -> Response | None:
     """Insert the in-flight row, or answer from an existing one (replay, 409, 422)."""
     now = utcnow()
@@ -162,10 +162,10 @@ def _claim(
         if existing.state == "done":
             return _replay(existing)
         if existing.resource_id is not None:
-            created = resource.replay(existing.resource_id)
-            if created is not None:  # the work committed; its answer was never stored
-                created.headers["Idempotent-Replayed"] = "true"
-                return created
+            answer = created.replay(existing.resource_id)
+            if answer is not None:  # the work committed; its answer was never stored
+                answer.headers["Idempotent-Replayed"] = "true"
+                return answer
         raise IdempotencyKeyInUse(headers={"Retry-After": "1"})
     raise IdempotencyKeyInUse(headers={"Retry-After": "1"})
 
@@ -206,39 +206,14 @@ def _finish(record_key: tuple[uuid.UUID, str, str], response: Response | None) -
     db.session.commit()
 
 
-@dataclass(frozen=True)
-class Resource:
-    """What a keyed operation creates, and how to answer with it again."""
-
-    model: type
-    replay: Callable[[uuid.UUID], Response | None]
-
-
-def created_resource(model: type, schema: Any, location: str) -> Resource:
-    """Replay a creation from the resource itself (its current view, 201, Location, ETag)."""
-    from app.common.concurrency import etag_for
-
-    def replay(resource_id: uuid.UUID) -> Response | None:
-        created = db.session.get(model, resource_id)
-        if created is None:
-            return None
-        response = jsonify(schema.dump(created))
-        response.status_code = 201
-        response.headers["Location"] = location.format(id=created.id)
-        response.headers["ETag"] = etag_for(created)
-        return response
-
-    return Resource(model=model, replay=replay)
-
-
-def _recording(session: Session, resource: Resource, record: tuple[uuid.UUID, str, str]):
+def _recording(session: Session, created: Created, record: tuple[uuid.UUID, str, str]):
     """An after_flush hook writing the created resource's id into the key's row, inside the
     work's own transaction."""
     user_id, operation, key = record
 
     def after_flush(flushing: Session, _context: Any) -> None:
         for obj in flushing.new:
-            if isinstance(obj, resource.model):
+            if isinstance(obj, created.model):
                 flushing.connection().execute(
                     update(IdempotencyRecord)
                     .where(
@@ -254,7 +229,7 @@ def _recording(session: Session, resource: Resource, record: tuple[uuid.UUID, st
     return after_flush
 
 
-def idempotent(operation: str, resource: Resource) -> Callable[[F], F]:
+def idempotent(operation: str, created: Created) -> Callable[[F], F]:
     """Make a creating view honour ``Idempotency-Key``.
 
     Place it between ``@blp.arguments`` (so invalid bodies are rejected before a key is
@@ -275,11 +250,11 @@ def idempotent(operation: str, resource: Resource) -> Callable[[F], F]:
             from app.auth.policy import current_user
 
             user_id = current_user().id
-            replay = _claim(user_id, operation, key, _fingerprint(), resource)
+            replay = _claim(user_id, operation, key, _fingerprint(), created)
             if replay is not None:
                 return replay
             session = db.session()
-            hook = _recording(session, resource, (user_id, operation, key))
+            hook = _recording(session, created, (user_id, operation, key))
             try:
                 response = func(*args, **kwargs)
             except BaseException:

@@ -85,6 +85,13 @@ def order_by_clause(sort: str, columns: dict[str, Any], tiebreaker: Any) -> list
     return [column.asc(), tiebreaker.asc()]
 
 
+def contains(expression: Any, text: str) -> Any:
+    """``expression LIKE '%text%'``, case-insensitive on a lower-cased ``expression``, with the
+    LIKE wildcards in ``text`` taken literally."""
+    needle = text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return expression.like(f"%{needle}%", escape="\\")
+
+
 @dataclass(frozen=True)
 class Page:
     items: list[Any]

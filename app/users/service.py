@@ -10,7 +10,7 @@ from sqlalchemy.exc import IntegrityError
 
 from app.auth import passwords
 from app.auth.models import LoginSession
-from app.common.pagination import Page, order_by_clause, paginate
+from app.common.pagination import Page, contains, order_by_clause, paginate
 from app.common.types import utcnow
 from app.errors import Conflict, NotFound, ValidationFailed, field_errors
 from app.extensions import db
@@ -76,9 +76,8 @@ def get_user(*, viewer: User, user_id: uuid.UUID) -> User:
 def list_users(*, query: dict[str, Any]) -> Page:
     statement = select(User)
     if query.get("q"):
-        pattern = f"%{_escape_like(query['q'].lower())}%"
         statement = statement.where(
-            or_(User.username_key.like(pattern, escape="\\"), User.email.like(pattern, escape="\\"))
+            or_(contains(User.username_key, query["q"]), contains(User.email, query["q"]))
         )
     statement = statement.order_by(
         *order_by_clause(
@@ -86,10 +85,6 @@ def list_users(*, query: dict[str, Any]) -> Page:
         )
     )
     return paginate(statement, page=query["page"], page_size=query["page_size"])
-
-
-def _escape_like(value: str) -> str:
-    return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 def update_me(*, user: User, session: LoginSession, data: dict[str, Any]) -> User:

@@ -10,36 +10,21 @@ import pytest
 import requests
 
 from tests.support.concurrency import simultaneously
-from tests.support.factories import PASSWORD, SIMPLE_DEFINITION, unique_name
-from tests.support.servers import Gunicorn
+from tests.support.factories import SIMPLE_DEFINITION, unique_name
+from tests.support.servers import Gunicorn, server_env, sign_up_over_http
 
 pytestmark = pytest.mark.postgres_only
 
 
 @pytest.fixture(scope="module")
 def server(app, database_url):
-    env = {
-        "APP_ENV": "testing",
-        "SECRET_KEY": "concurrency-test-secret-key-0123456789abcdef",
-        "DATABASE_URL": database_url,
-        "RATELIMIT_REGISTER": "1000 per minute",
-        "RATELIMIT_LOGIN": "1000 per minute",
-    }
-    with Gunicorn(env, workers=8) as gunicorn:
+    with Gunicorn(server_env(database_url), workers=8) as gunicorn:
         yield gunicorn
 
 
 @pytest.fixture
 def token(server):
-    name = unique_name()
-    account = {"email": f"{name}@example.com", "username": name, "password": PASSWORD}
-    assert requests.post(f"{server.url}/api/v1/auth/register", json=account, timeout=10).ok
-    login = requests.post(
-        f"{server.url}/api/v1/auth/login",
-        json={"email": account["email"], "password": PASSWORD},
-        timeout=10,
-    )
-    return {"Authorization": f"Bearer {login.json()['access_token']}"}
+    return sign_up_over_http(server.url)
 
 
 def test_twenty_simultaneous_patches_have_one_winner(server, token):

@@ -10,8 +10,7 @@ import requests
 from PIL import Image
 
 from tests.support.concurrency import simultaneously
-from tests.support.factories import PASSWORD, unique_name
-from tests.support.servers import Gunicorn
+from tests.support.servers import Gunicorn, server_env, sign_up_over_http
 
 pytestmark = pytest.mark.postgres_only
 
@@ -24,23 +23,11 @@ def png(shade: int) -> bytes:
 
 @pytest.mark.parametrize("backend", ["filesystem", "database"])
 def test_concurrent_replace_has_one_winner(app, database_url, tmp_path, backend):
-    env = {
-        "APP_ENV": "testing",
-        "SECRET_KEY": "portrait-race-secret-key-0123456789abcdefgh",
-        "DATABASE_URL": database_url,
-        "PORTRAIT_STORAGE": backend,
-        "PORTRAIT_DIR": str(tmp_path / "portraits"),
-    }
+    env = server_env(
+        database_url, PORTRAIT_STORAGE=backend, PORTRAIT_DIR=str(tmp_path / "portraits")
+    )
     with Gunicorn(env, workers=6) as server:
-        name = unique_name()
-        body = {"email": f"{name}@example.com", "username": name, "password": PASSWORD}
-        requests.post(f"{server.url}/api/v1/auth/register", json=body, timeout=10)
-        token = requests.post(
-            f"{server.url}/api/v1/auth/login",
-            json={"email": body["email"], "password": PASSWORD},
-            timeout=10,
-        ).json()["access_token"]
-        auth = {"Authorization": f"Bearer {token}"}
+        auth = sign_up_over_http(server.url)
         created = requests.post(
             f"{server.url}/api/v1/characters", json={"name": "Race"}, headers=auth, timeout=10
         )

@@ -87,3 +87,31 @@ class Gunicorn:
 
     def stderr(self) -> str:
         return self.stderr_path.read_text()
+
+
+def server_env(database_url: str, **overrides: Any) -> dict[str, Any]:
+    """Settings for a gunicorn under test: the suite's database, generous rate limits."""
+    return {
+        "APP_ENV": "testing",
+        "SECRET_KEY": "gunicorn-under-test-secret-key-0123456789abcdef",
+        "DATABASE_URL": database_url,
+        "RATELIMIT_REGISTER": "100000 per minute",
+        "RATELIMIT_LOGIN": "100000 per minute",
+        **overrides,
+    }
+
+
+def sign_up_over_http(base_url: str) -> dict[str, str]:
+    """Register and log in a fresh user through the API; its Authorization header."""
+    from tests.support.factories import PASSWORD, unique_name
+
+    name = unique_name()
+    account = {"email": f"{name}@example.com", "username": name, "password": PASSWORD}
+    registered = requests.post(f"{base_url}/api/v1/auth/register", json=account, timeout=10)
+    assert registered.status_code == 201, registered.text
+    login = requests.post(
+        f"{base_url}/api/v1/auth/login",
+        json={"email": account["email"], "password": PASSWORD},
+        timeout=10,
+    )
+    return {"Authorization": f"Bearer {login.json()['access_token']}"}
