@@ -1,11 +1,14 @@
 # Convenience targets; the scripts work without make.
-.PHONY: serve test lint format
+.PHONY: serve test proof lint format
 
 serve:
 	bash scripts/serve.sh
 
 test:
 	bash scripts/test.sh
+
+proof:
+	bash scripts/proof.sh
 
 lint:
 	.venv/bin/ruff check .
