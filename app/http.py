@@ -53,8 +53,11 @@ def _finish_request(response: Response, app: Flask) -> Response:
     if app.config["METRICS_ENABLED"]:
         metrics.observe_request(request.method, endpoint, response.status_code, elapsed)
         metrics.observe_pool()
+    level = logging.WARNING if response.status_code >= 500 else logging.INFO
+    if not access_log.isEnabledFor(level):
+        return response
     access_log.log(
-        logging.WARNING if response.status_code >= 500 else logging.INFO,
+        level,
         "%s %s %s",
         request.method,
         request.path,

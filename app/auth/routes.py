@@ -98,4 +98,4 @@ class Logout(MethodView):
     @blp.response(204)
     def post(self) -> None:
         """Sign out: revoke the presented access token and the whole login session."""
-        service.logout(session=g.current_session)
+        service.logout(session_id=g.session_id)

@@ -76,8 +76,12 @@ def refresh(*, claims: dict[str, Any]) -> dict[str, Any]:
     return issue_tokens(session.user, session)
 
 
-def logout(*, session: LoginSession) -> None:
-    session.revoked_at = utcnow()
+def logout(*, session_id: uuid.UUID) -> None:
+    db.session.execute(
+        update(LoginSession)
+        .where(LoginSession.id == session_id, LoginSession.revoked_at.is_(None))
+        .values(revoked_at=utcnow())
+    )
     db.session.commit()
 
 

@@ -33,7 +33,8 @@ class Template(db.Model):
     is_public: Mapped[bool] = mapped_column(Boolean, default=False)
     # the definition's version: 1, then +1 whenever the definition changes
     version: Mapped[int] = mapped_column(Integer, default=1)
-    definition: Mapped[Any] = mapped_column(JSONDocument)
+    # loaded only when read: generation works from the compiled-definition cache
+    definition: Mapped[Any] = mapped_column(JSONDocument, deferred=True)
     forked_from: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("templates.id", ondelete="SET NULL"), nullable=True
     )
@@ -41,12 +42,12 @@ class Template(db.Model):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
     row_version: Mapped[int] = mapped_column(Integer, nullable=False)
 
-    owner: Mapped[User | None] = relationship(lazy="joined")
+    # loaded with the template where its view needs them (lists use selectinload)
+    owner: Mapped[User | None] = relationship()
     tag_rows: Mapped[list[TemplateTag]] = relationship(
         order_by="TemplateTag.position",
         cascade="all, delete-orphan",
         passive_deletes=True,
-        lazy="selectin",
     )
 
     __mapper_args__ = {"version_id_col": row_version}

@@ -8,6 +8,7 @@ from collections import OrderedDict
 from typing import Any
 
 from sqlalchemy import func, or_, select
+from sqlalchemy.orm import selectinload, undefer
 
 from app.auth.policy import can_read_template, can_write_template
 from app.character_templates.models import Template, TemplateTag, TemplateVersion
@@ -101,7 +102,15 @@ def get_writable(*, viewer: User, template_id: uuid.UUID) -> Template:
 
 
 def list_templates(*, viewer: User, query: dict[str, Any]) -> Page:
-    statement = select(Template).where(visible_to(viewer))
+    statement = (
+        select(Template)
+        .where(visible_to(viewer))
+        .options(
+            selectinload(Template.owner),
+            selectinload(Template.tag_rows),
+            undefer(Template.definition),
+        )
+    )
     if query.get("owner") == "me":
         statement = statement.where(Template.owner_id == viewer.id)
     if query.get("tag"):

@@ -202,6 +202,13 @@ class StrictParser(FlaskParser):
 class Blueprint(flask_smorest.Blueprint):
     ARGUMENTS_PARSER = StrictParser()
 
+    def arguments(self, schema: Any, **kwargs: Any) -> Callable[[F], F]:
+        """As flask-smorest's, but a schema class is instantiated once, not on every request
+        (webargs would build a new schema object per request; they are stateless)."""
+        if isinstance(schema, type):
+            schema = schema()
+        return super().arguments(schema, **kwargs)
+
 
 def documented_errors(*statuses: int) -> Callable[[F], F]:
     """Document problem responses of an operation, e.g. ``@documented_errors(403, 404)``.

@@ -53,7 +53,7 @@ class Me(MethodView):
         """
         user = current_user()
         check_if_match(user)
-        user = service.update_me(user=user, session=g.current_session, data=data)
+        user = service.update_me(user=user, session_id=g.session_id, data=data)
         return user, 200, {"ETag": etag_for(user)}
 
     @blp.doc(parameters=[IF_MATCH_PARAMETER])

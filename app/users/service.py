@@ -87,7 +87,7 @@ def list_users(*, query: dict[str, Any]) -> Page:
     return paginate(statement, page=query["page"], page_size=query["page_size"])
 
 
-def update_me(*, user: User, session: LoginSession, data: dict[str, Any]) -> User:
+def update_me(*, user: User, session_id: uuid.UUID, data: dict[str, Any]) -> User:
     if "password" in data:
         if not passwords.verify_password(user.password_hash, data["current_password"]):
             raise ValidationFailed(
@@ -100,7 +100,7 @@ def update_me(*, user: User, session: LoginSession, data: dict[str, Any]) -> Use
             update(LoginSession)
             .where(
                 LoginSession.user_id == user.id,
-                LoginSession.id != session.id,
+                LoginSession.id != session_id,
                 LoginSession.revoked_at.is_(None),
             )
             .values(revoked_at=utcnow())
