@@ -76,9 +76,7 @@ class JSONObject(fields.Dict):
 
 
 TAG_PATTERN = r"^[a-z0-9-]{1,30}$"
-Tag = fields.String(
-    validate=validate.Regexp(TAG_PATTERN, error="Tags are 1..30 of a-z, 0-9 and '-'.")
-)
+Tag = Text(validate=validate.Regexp(TAG_PATTERN, error="Tags are 1..30 of a-z, 0-9 and '-'."))
 
 
 def name_field(*, required: bool = True, maximum: int = 100, **metadata: Any) -> Text:

@@ -54,7 +54,7 @@ class RegisterSchema(BaseSchema):
     email = EmailAddress(
         required=True, validate=validate.Length(max=254), metadata={"example": "aria@example.com"}
     )
-    username = fields.String(
+    username = Text(
         required=True,
         validate=validate.Regexp(
             USERNAME_PATTERN, error="3..32 characters of A-Z, a-z, 0-9, '_' and '-'."

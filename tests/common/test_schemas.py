@@ -89,3 +89,19 @@ def test_html_cleaning_is_idempotent(value):
 def test_text_cleaning_is_idempotent(value):
     once = clean_text(value)
     assert clean_text(once) == once
+
+
+def test_usernames_and_tags_are_cleaned_before_their_pattern(client, alice):
+    from tests.support.factories import SIMPLE_DEFINITION, register, unique_name
+
+    name = unique_name()
+    response = register(client, username=f"  {name}\u0007 ", email=f"{name}@example.com")
+    assert response.status_code == 201
+    assert response.get_json()["username"] == name
+    template = client.post(
+        "/api/v1/templates",
+        json={"name": "t", "definition": SIMPLE_DEFINITION, "tags": [" fantasy ", "npc\t"]},
+        headers=alice.auth,
+    )
+    assert template.status_code == 201
+    assert template.get_json()["tags"] == ["fantasy", "npc"]
