@@ -16,6 +16,8 @@ turn), at most 100 extra dice per term. Every possible result must lie within +-
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
+
 from .rng import Stream
 
 __all__ = ["MAX_DICE_LENGTH", "Dice", "DiceError", "parse_dice"]
@@ -33,14 +35,15 @@ class DiceError(ValueError):
     """A dice notation that breaks a rule; the message says what is wrong."""
 
 
-class _Node:
+class _Node(ABC):
     __slots__ = ("high", "low")
 
     low: int
     high: int
 
+    @abstractmethod
     def roll(self, stream: Stream) -> int:
-        raise NotImplementedError
+        """Evaluate this node on ``stream``."""
 
 
 class _Const(_Node):
