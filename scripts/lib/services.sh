@@ -27,11 +27,12 @@ ensure_packages() {
   for extra in "$@"; do command -v "$extra" >/dev/null || missing+=("$extra"); done
   [ ${#missing[@]} -eq 0 ] && return 0
   log "installing ${missing[*]} (Debian packages)"
-  # Do not let the package create and start its own cluster: we run our own.
-  as_root mkdir -p /etc/postgresql-common
-  echo "create_main_cluster = false" | as_root tee /etc/postgresql-common/createcluster.conf >/dev/null
+  # The package may create (and try to start) its own default cluster; it is left alone: this
+  # script runs a throw-away cluster of its own on a free port.
   as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
-  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+    -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold \
+    "${missing[@]}" >/dev/null
 }
 
 free_port() { .venv/bin/python -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
