@@ -189,3 +189,20 @@ def admin(app: Flask, client: FlaskClient):
     from tests.support.factories import make_admin
 
     return make_admin(app, client)
+
+
+@pytest.fixture(scope="module")
+def gunicorn_pg(app: Flask, database_url: str) -> Iterator[Any]:
+    """The app under real gunicorn (8 workers) on the suite's database, for concurrency tests."""
+    from tests.support.servers import Gunicorn, server_env
+
+    with Gunicorn(server_env(database_url), workers=8) as server:
+        yield server
+
+
+@pytest.fixture
+def token(gunicorn_pg: Any) -> dict[str, str]:
+    """A fresh user's Authorization header on ``gunicorn_pg``."""
+    from tests.support.servers import sign_up_over_http
+
+    return sign_up_over_http(gunicorn_pg.url)

@@ -226,16 +226,14 @@ def update_character(*, character: Character, data: dict[str, Any]) -> Character
         supplied = clean_values(dict(data.get("attributes") or {}))
         if "name" in data and compiled.name_field:
             supplied[compiled.name_field] = data["name"]
-        template_name = db.session.scalar(
-            select(Template.name).where(Template.id == character.template_id)
-        )
         result = _resolve(
             compiled,
             supplied,
             character.seed if character.seed is not None else 0,
             base=character.attributes,
             rerolls=character.rerolls or {},
-            template_name=template_name or character.name,
+            # only the attributes are kept: the fallback name of the result is never used
+            template_name=character.name,
             generator_version=character.generator_version or GENERATOR_VERSION,
         )
         character.attributes = result.attributes

@@ -11,25 +11,13 @@ import requests
 
 from tests.support.concurrency import simultaneously
 from tests.support.factories import SIMPLE_DEFINITION, unique_name
-from tests.support.servers import Gunicorn, server_env, sign_up_over_http
 
 pytestmark = pytest.mark.postgres_only
 
 
-@pytest.fixture(scope="module")
-def server(app, database_url):
-    with Gunicorn(server_env(database_url), workers=8) as gunicorn:
-        yield gunicorn
-
-
-@pytest.fixture
-def token(server):
-    return sign_up_over_http(server.url)
-
-
-def test_twenty_simultaneous_patches_have_one_winner(server, token):
+def test_twenty_simultaneous_patches_have_one_winner(gunicorn_pg, token):
     created = requests.post(
-        f"{server.url}/api/v1/templates",
+        f"{gunicorn_pg.url}/api/v1/templates",
         json={"name": "Race", "definition": SIMPLE_DEFINITION},
         headers=token,
         timeout=10,
@@ -39,7 +27,7 @@ def test_twenty_simultaneous_patches_have_one_winner(server, token):
     responses = simultaneously(
         20,
         lambda s: s.patch(
-            f"{server.url}{url}",
+            f"{gunicorn_pg.url}{url}",
             json={"description": f"writer {id(s)}"},
             headers={**token, "If-Match": tag},
             timeout=30,
@@ -48,19 +36,19 @@ def test_twenty_simultaneous_patches_have_one_winner(server, token):
     statuses = Counter(r.status_code for r in responses)
     assert statuses == {200: 1, 412: 19}, statuses
     winner = next(r for r in responses if r.status_code == 200)
-    current = requests.get(f"{server.url}{url}", headers=token, timeout=10)
+    current = requests.get(f"{gunicorn_pg.url}{url}", headers=token, timeout=10)
     assert current.json()["description"] == winner.json()["description"]
     assert current.headers["ETag"] == winner.headers["ETag"]
     for loser in (r for r in responses if r.status_code == 412):
         assert loser.headers["Content-Type"] == "application/problem+json"
 
 
-def test_twenty_simultaneous_posts_with_one_key_create_one_template(server, token):
+def test_twenty_simultaneous_posts_with_one_key_create_one_template(gunicorn_pg, token):
     body = {"name": unique_name("Once "), "definition": SIMPLE_DEFINITION}
     responses = simultaneously(
         20,
         lambda s: s.post(
-            f"{server.url}/api/v1/templates",
+            f"{gunicorn_pg.url}/api/v1/templates",
             json=body,
             headers={**token, "Idempotency-Key": "same-key-for-all"},
             timeout=30,
@@ -76,12 +64,12 @@ def test_twenty_simultaneous_posts_with_one_key_create_one_template(server, toke
     ]
     assert len(originals) == 1
     listing = requests.get(
-        f"{server.url}/api/v1/templates?owner=me&q={body['name']}", headers=token, timeout=10
+        f"{gunicorn_pg.url}/api/v1/templates?owner=me&q={body['name']}", headers=token, timeout=10
     )
     assert json.loads(listing.headers["X-Pagination"])["total"] == 1
     # once the first finished, a retry replays it
     retry = requests.post(
-        f"{server.url}/api/v1/templates",
+        f"{gunicorn_pg.url}/api/v1/templates",
         json=body,
         headers={**token, "Idempotency-Key": "same-key-for-all"},
         timeout=10,

@@ -9,26 +9,14 @@ import requests
 
 from tests.support.concurrency import simultaneously
 from tests.support.factories import SIMPLE_DEFINITION, unique_name
-from tests.support.servers import Gunicorn, server_env, sign_up_over_http
 
 pytestmark = pytest.mark.postgres_only
 
 
-@pytest.fixture(scope="module")
-def server(app, database_url):
-    with Gunicorn(server_env(database_url), workers=8) as gunicorn:
-        yield gunicorn
-
-
 @pytest.fixture
-def token(server):
-    return sign_up_over_http(server.url)
-
-
-@pytest.fixture
-def template_id(server, token):
+def template_id(gunicorn_pg, token):
     response = requests.post(
-        f"{server.url}/api/v1/templates",
+        f"{gunicorn_pg.url}/api/v1/templates",
         json={"name": "Concurrent", "definition": SIMPLE_DEFINITION, "is_public": True},
         headers=token,
         timeout=10,
@@ -36,9 +24,9 @@ def template_id(server, token):
     return response.json()["id"]
 
 
-def test_if_match_race_on_a_character_has_one_winner(server, token, template_id):
+def test_if_match_race_on_a_character_has_one_winner(gunicorn_pg, token, template_id):
     created = requests.post(
-        f"{server.url}/api/v1/characters/generate",
+        f"{gunicorn_pg.url}/api/v1/characters/generate",
         json={"template_id": template_id, "seed": 1},
         headers=token,
         timeout=10,
@@ -47,7 +35,7 @@ def test_if_match_race_on_a_character_has_one_winner(server, token, template_id)
     responses = simultaneously(
         20,
         lambda s: s.patch(
-            f"{server.url}{url}",
+            f"{gunicorn_pg.url}{url}",
             json={"backstory": f"<p>writer {id(s)}</p>"},
             headers={**token, "If-Match": tag},
             timeout=30,
@@ -56,12 +44,12 @@ def test_if_match_race_on_a_character_has_one_winner(server, token, template_id)
     assert Counter(r.status_code for r in responses) == {200: 1, 412: 19}
 
 
-def test_generate_with_one_key_creates_one_character(server, token, template_id):
+def test_generate_with_one_key_creates_one_character(gunicorn_pg, token, template_id):
     body = {"template_id": template_id, "seed": 99, "name": unique_name("Once")}
     responses = simultaneously(
         20,
         lambda s: s.post(
-            f"{server.url}/api/v1/characters/generate",
+            f"{gunicorn_pg.url}/api/v1/characters/generate",
             json=body,
             headers={**token, "Idempotency-Key": "one-character"},
             timeout=30,
@@ -71,6 +59,6 @@ def test_generate_with_one_key_creates_one_character(server, token, template_id)
     assert set(statuses) <= {201, 409}, statuses
     assert len({r.json()["id"] for r in responses if r.status_code == 201}) == 1
     mine = requests.get(
-        f"{server.url}/api/v1/characters?q={body['name']}", headers=token, timeout=10
+        f"{gunicorn_pg.url}/api/v1/characters?q={body['name']}", headers=token, timeout=10
     )
     assert len(mine.json()) == 1
