@@ -63,6 +63,7 @@ def load_development_dotenv(app_env: str | None = None) -> None:
 
 def register_extensions(app: Flask) -> None:
     from app.common.api import ProblemApi
+    from app.common.database import install_liveness_check
     from app.extensions import cors, db, jwt, limiter, migrate
     from app.portraits.storage import init_storage
 
@@ -104,6 +105,8 @@ def register_extensions(app: Flask) -> None:
     with app.app_context():
         if db.engine.dialect.name == "sqlite":
             event.listen(db.engine, "connect", _sqlite_pragmas)
+        elif db.engine.dialect.name == "postgresql":
+            install_liveness_check(db.engine)
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

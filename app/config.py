@@ -279,7 +279,9 @@ def setting_names() -> list[str]:
 def flask_config(settings: Settings) -> dict[str, Any]:
     """Flask and extension configuration derived from the settings."""
     is_postgres = settings.DATABASE_URL.startswith("postgresql")
-    engine: dict[str, Any] = {"pool_pre_ping": True}
+    # No pool_pre_ping: a PostgreSQL connection is checked on checkout without a round trip
+    # (app.common.database); an SQLite file cannot disconnect.
+    engine: dict[str, Any] = {}
     if is_postgres:
         engine.update(
             pool_size=settings.DB_POOL_SIZE,

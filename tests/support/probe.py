@@ -77,6 +77,36 @@ class Database(MethodView):
         return {"one": db.session.execute(text("SELECT 1")).scalar_one()}
 
 
+def _connection_state() -> dict[str, Any]:
+    """The PostgreSQL backend serving this request, and whether its statements run inside a
+    transaction (psycopg2's view, after one statement)."""
+    import psycopg2.extensions
+
+    pid = db.session.execute(text("SELECT pg_backend_pid()")).scalar_one()
+    dbapi_connection = db.session.connection().connection.dbapi_connection
+    status = dbapi_connection.get_transaction_status()  # type: ignore[union-attr]
+    return {"pid": pid, "in_transaction": status != psycopg2.extensions.TRANSACTION_STATUS_IDLE}
+
+
+@blp.route("/connection")
+class Connection(MethodView):
+    @blp.response(200)
+    def get(self) -> dict[str, Any]:
+        return _connection_state()
+
+    @blp.response(200)
+    def post(self) -> dict[str, Any]:
+        return _connection_state()
+
+
+@blp.route("/public-connection")
+class PublicConnection(MethodView):
+    @public
+    @blp.response(200)
+    def get(self) -> dict[str, Any]:
+        return _connection_state()
+
+
 @blp.route("/boom")
 class Boom(MethodView):
     @public
