@@ -62,6 +62,7 @@ def load_development_dotenv(app_env: str | None = None) -> None:
 
 
 def register_extensions(app: Flask) -> None:
+    from app.auth import session_check
     from app.common.api import ProblemApi
     from app.common.database import install_liveness_check
     from app.extensions import cors, db, jwt, limiter, migrate
@@ -107,6 +108,8 @@ def register_extensions(app: Flask) -> None:
             event.listen(db.engine, "connect", _sqlite_pragmas)
         elif db.engine.dialect.name == "postgresql":
             install_liveness_check(db.engine)
+            session_check.install(db.engine)
+            app.extensions["session_check_folded"] = True
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

@@ -2,7 +2,8 @@
 
 Tokens carry the session id (``sid``). Revoking a session revokes every token issued for it,
 access tokens included, on every worker and instance at once, because each request checks its
-session row (one primary-key lookup that also loads the user).
+session row in the database (app.auth.session_check: a read does so in the same round trip as
+its first statement).
 """
 
 from __future__ import annotations

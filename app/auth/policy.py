@@ -6,14 +6,17 @@ Every endpoint requires a valid access token unless its view method is decorated
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
 from functools import wraps
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from flask import Flask, current_app, g, request
 
+from app.auth.session_check import Caller, confirm_before_response
 from app.common.api import Blueprint
 from app.errors import Forbidden, Unauthorized
+from app.extensions import db
 from app.users.models import User
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -64,11 +67,33 @@ def require_authentication() -> None:
     authenticate_request()
 
 
-def current_user() -> User:
-    """The authenticated caller (set by :func:`require_authentication`)."""
-    user = g.get("current_user")
-    if user is None:  # only reachable from an endpoint wrongly marked public
+class Viewer(Protocol):
+    """Whoever a policy decides for: a :class:`Caller` or a loaded :class:`User`."""
+
+    @property
+    def id(self) -> uuid.UUID: ...
+
+    @property
+    def is_admin(self) -> bool: ...
+
+
+def current_caller() -> Caller:
+    """The authenticated caller (set by :func:`require_authentication`): id and role only."""
+    caller = g.get("caller")
+    if caller is None:  # only reachable from an endpoint wrongly marked public
         raise Unauthorized()
+    return caller
+
+
+def current_user() -> User:
+    """The authenticated caller's account, loaded on first use (one primary-key lookup, or
+    none when the request has already loaded it)."""
+    user = g.get("current_user")
+    if user is None:
+        user = db.session.get(User, current_caller().id)
+        if user is None:  # deleted since the token was checked
+            raise Unauthorized("The token has been revoked.")
+        g.current_user = user
     return user
 
 
@@ -77,7 +102,7 @@ def admin_required(func: F) -> F:
 
     @wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        if not current_user().is_admin:
+        if not current_caller().is_admin:
             raise Forbidden("Only administrators may do this.")
         return func(*args, **kwargs)
 
@@ -86,12 +111,15 @@ def admin_required(func: F) -> F:
 
 def register_auth_hook(app: Flask) -> None:
     app.before_request(require_authentication)
+    # runs before the request-plumbing hooks (Flask calls after_request hooks in reverse), so a
+    # response it replaces still gets its headers, log line and metrics
+    app.after_request(confirm_before_response)
 
 
 # --- resources: who may read and who may write ------------------------------------------------
 
 
-def can_read_template(user: User, template: Any) -> bool:
+def can_read_template(user: Viewer, template: Any) -> bool:
     """Own, public and built-in templates; admins read everything (moderation)."""
     return (
         template.owner_id is None
@@ -101,14 +129,14 @@ def can_read_template(user: User, template: Any) -> bool:
     )
 
 
-def can_write_template(user: User, template: Any) -> bool:
+def can_write_template(user: Viewer, template: Any) -> bool:
     """Owners write their own; built-ins and everyone else's only admins."""
     return user.is_admin or (template.owner_id is not None and template.owner_id == user.id)
 
 
-def can_read_character(user: User, character: Any) -> bool:
+def can_read_character(user: Viewer, character: Any) -> bool:
     return character.is_public or character.owner_id == user.id or user.is_admin
 
 
-def can_write_character(user: User, character: Any) -> bool:
+def can_write_character(user: Viewer, character: Any) -> bool:
     return character.owner_id == user.id or user.is_admin

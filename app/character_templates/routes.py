@@ -7,7 +7,7 @@ from typing import Any
 
 from flask.views import MethodView
 
-from app.auth.policy import current_user
+from app.auth.policy import current_caller, current_user
 from app.character_templates import service
 from app.character_templates.models import Template
 from app.character_templates.schemas import (
@@ -51,7 +51,7 @@ class Templates(MethodView):
         `?q=` matches names (case-insensitive), `?tag=` one tag, `?owner=me` your own only;
         `?sort=name|created_at|updated_at` (prefix `-` for descending).
         """
-        page = service.list_templates(viewer=current_user(), query=query)
+        page = service.list_templates(viewer=current_caller(), query=query)
         return page.items, 200, page.headers()
 
     @blp.doc(parameters=[IDEMPOTENCY_KEY_PARAMETER])
@@ -75,7 +75,7 @@ class TemplateById(MethodView):
     @documented_errors(304, 404)
     def get(self, template_id: uuid.UUID) -> Any:
         """A template you can see (404 for others' private templates)."""
-        template = service.get_readable(viewer=current_user(), template_id=template_id)
+        template = service.get_readable(viewer=current_caller(), template_id=template_id)
         return not_modified_response(template) or (template, 200, {"ETag": etag_for(template)})
 
     @blp.doc(parameters=[IF_MATCH_PARAMETER])
@@ -87,7 +87,7 @@ class TemplateById(MethodView):
 
         `version` goes up by one when — and only when — the definition changes.
         """
-        template = service.get_writable(viewer=current_user(), template_id=template_id)
+        template = service.get_writable(viewer=current_caller(), template_id=template_id)
         check_if_match(template)
         template = service.update_template(template=template, data=data)
         return template, 200, {"ETag": etag_for(template)}
@@ -97,7 +97,7 @@ class TemplateById(MethodView):
     @documented_errors(403, 404, 412, 428)
     def delete(self, template_id: uuid.UUID) -> None:
         """Delete a template (`If-Match`). Characters made from it keep their data."""
-        template = service.get_writable(viewer=current_user(), template_id=template_id)
+        template = service.get_writable(viewer=current_caller(), template_id=template_id)
         check_if_match(template)
         service.delete_template(template=template)
 
@@ -125,5 +125,5 @@ class Preview(MethodView):
         (seed, i), so a batch never depends on `count`. `locks` fix values (validated like an
         edit); `rerolls` pick the n-th alternative of a field.
         """
-        template = service.get_readable(viewer=current_user(), template_id=template_id)
+        template = service.get_readable(viewer=current_caller(), template_id=template_id)
         return service.preview(template=template, data=data)

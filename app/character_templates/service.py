@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import selectinload, undefer
 
-from app.auth.policy import can_read_template, can_write_template
+from app.auth.policy import Viewer, can_read_template, can_write_template
 from app.character_templates.models import Template, TemplateTag, TemplateVersion
 from app.common.pagination import Page, contains, order_by_clause, paginate
 from app.common.types import utcnow
@@ -78,20 +78,20 @@ def compiled_version(template_id: uuid.UUID, version: int) -> CompiledTemplate |
 # --- reading ---------------------------------------------------------------------------------
 
 
-def visible_to(viewer: User) -> Any:
+def visible_to(viewer: Viewer) -> Any:
     return or_(
         Template.owner_id.is_(None), Template.is_public.is_(True), Template.owner_id == viewer.id
     )
 
 
-def get_readable(*, viewer: User, template_id: uuid.UUID) -> Template:
+def get_readable(*, viewer: Viewer, template_id: uuid.UUID) -> Template:
     template = db.session.get(Template, template_id)
     if template is None or not can_read_template(viewer, template):
         raise NotFound("No such template.")
     return template
 
 
-def get_writable(*, viewer: User, template_id: uuid.UUID) -> Template:
+def get_writable(*, viewer: Viewer, template_id: uuid.UUID) -> Template:
     template = get_readable(viewer=viewer, template_id=template_id)
     if not can_write_template(viewer, template):
         what = "built-in templates" if template.is_builtin else "this template"
@@ -101,7 +101,7 @@ def get_writable(*, viewer: User, template_id: uuid.UUID) -> Template:
     return template
 
 
-def list_templates(*, viewer: User, query: dict[str, Any]) -> Page:
+def list_templates(*, viewer: Viewer, query: dict[str, Any]) -> Page:
     statement = (
         select(Template)
         .where(visible_to(viewer))

@@ -7,7 +7,7 @@ from typing import Any
 
 from flask.views import MethodView
 
-from app.auth.policy import current_user
+from app.auth.policy import current_caller, current_user
 from app.characters import service
 from app.characters.models import Character
 from app.characters.schemas import (
@@ -50,7 +50,7 @@ class Characters(MethodView):
         `?q=` matches names, `?template_id=` filters by template,
         `?sort=name|created_at|updated_at` (default `-created_at`).
         """
-        page = service.list_characters(viewer=current_user(), query=query)
+        page = service.list_characters(viewer=current_caller(), query=query)
         return page.items, 200, page.headers()
 
     @blp.doc(parameters=[IDEMPOTENCY_KEY_PARAMETER])
@@ -98,7 +98,7 @@ class CharacterById(MethodView):
     @documented_errors(304, 404)
     def get(self, character_id: uuid.UUID) -> Any:
         """A character of yours, or a public one (others' private characters are 404)."""
-        character = service.get_readable(viewer=current_user(), character_id=character_id)
+        character = service.get_readable(viewer=current_caller(), character_id=character_id)
         return not_modified_response(character) or (
             character,
             200,
@@ -118,7 +118,7 @@ class CharacterById(MethodView):
         version the character was made from, derived fields are recomputed, and a key set to
         null goes back to its generated value.
         """
-        character = service.get_writable(viewer=current_user(), character_id=character_id)
+        character = service.get_writable(viewer=current_caller(), character_id=character_id)
         check_if_match(character)
         character = service.update_character(character=character, data=data)
         return character, 200, {"ETag": etag_for(character)}
@@ -128,6 +128,6 @@ class CharacterById(MethodView):
     @documented_errors(403, 404, 412, 428)
     def delete(self, character_id: uuid.UUID) -> None:
         """Delete a character and its portrait (owner only; `If-Match` required)."""
-        character = service.get_writable(viewer=current_user(), character_id=character_id)
+        character = service.get_writable(viewer=current_caller(), character_id=character_id)
         check_if_match(character)
         service.delete_character(character=character)

@@ -8,7 +8,12 @@ from typing import Any
 
 from sqlalchemy import Select, func, select
 
-from app.auth.policy import can_read_character, can_read_template, can_write_character
+from app.auth.policy import (
+    Viewer,
+    can_read_character,
+    can_read_template,
+    can_write_character,
+)
 from app.character_templates import service as templates
 from app.character_templates.models import Template
 from app.characters.models import Character
@@ -97,7 +102,7 @@ def _resolve(
         ) from None
 
 
-def _usable_template(viewer: User, template_id: uuid.UUID) -> Template:
+def _usable_template(viewer: Viewer, template_id: uuid.UUID) -> Template:
     template = db.session.get(Template, template_id)
     if template is None or not can_read_template(viewer, template):
         raise ValidationFailed(
@@ -109,26 +114,26 @@ def _usable_template(viewer: User, template_id: uuid.UUID) -> Template:
 # --- reading ---------------------------------------------------------------------------------
 
 
-def get_readable(*, viewer: User, character_id: uuid.UUID) -> Character:
+def get_readable(*, viewer: Viewer, character_id: uuid.UUID) -> Character:
     character = db.session.get(Character, character_id)
     if character is None or not can_read_character(viewer, character):
         raise NotFound("No such character.")
     return character
 
 
-def get_writable(*, viewer: User, character_id: uuid.UUID) -> Character:
+def get_writable(*, viewer: Viewer, character_id: uuid.UUID) -> Character:
     character = get_readable(viewer=viewer, character_id=character_id)
     if not can_write_character(viewer, character):
         raise Forbidden("Only the owner may change this character.")
     return character
 
 
-def list_characters(*, viewer: User, query: dict[str, Any]) -> Page:
+def list_characters(*, viewer: Viewer, query: dict[str, Any]) -> Page:
     statement = list_statement(viewer=viewer, query=query)
     return paginate(statement, page=query["page"], page_size=query["page_size"], key=Character.id)
 
 
-def list_statement(*, viewer: User, query: dict[str, Any]) -> Select[Any]:
+def list_statement(*, viewer: Viewer, query: dict[str, Any]) -> Select[Any]:
     """The query behind a list (each variant is served by an index; see the models)."""
     statement = select(Character)
     scope = query["scope"]

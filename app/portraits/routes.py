@@ -10,7 +10,7 @@ from flask.views import MethodView
 from flask_smorest.fields import Upload
 from marshmallow import fields, validate
 
-from app.auth.policy import current_user
+from app.auth.policy import current_caller
 from app.characters import service as characters
 from app.characters.schemas import CharacterRead
 from app.common.api import Blueprint, documented_errors
@@ -86,7 +86,7 @@ class Portrait(MethodView):
     @documented_errors(304, 404)
     def get(self, query: dict[str, Any], character_id: uuid.UUID) -> Response:
         """The portrait (or `?size=thumb`), for anyone who can see the character."""
-        character = characters.get_readable(viewer=current_user(), character_id=character_id)
+        character = characters.get_readable(viewer=current_caller(), character_id=character_id)
         rendition = query["size"]
         tag = f'"{character.portrait_digest}-{rendition}"'
         cache = "public, max-age=3600" if character.is_public else "private, no-cache"
@@ -111,7 +111,7 @@ class Portrait(MethodView):
         decompression bomb: 422. Stored re-encoded without metadata, ≤ 1024 px, plus a 256 px
         thumbnail. Answers with the character's view and its new `ETag`.
         """
-        character = characters.get_writable(viewer=current_user(), character_id=character_id)
+        character = characters.get_writable(viewer=current_caller(), character_id=character_id)
         check_if_match(character)
         character = service.replace_portrait(character=character, upload=files["file"].stream)
         return character, 200, {"ETag": etag_for(character)}
@@ -121,6 +121,6 @@ class Portrait(MethodView):
     @documented_errors(403, 404, 412, 428)
     def delete(self, character_id: uuid.UUID) -> None:
         """Remove the portrait (owner or admin; `If-Match` of the character)."""
-        character = characters.get_writable(viewer=current_user(), character_id=character_id)
+        character = characters.get_writable(viewer=current_caller(), character_id=character_id)
         check_if_match(character)
         service.delete_portrait(character=character)

@@ -8,7 +8,7 @@ from typing import Any
 from flask import g
 from flask.views import MethodView
 
-from app.auth.policy import admin_required, current_user
+from app.auth.policy import admin_required, current_caller, current_user
 from app.common.api import Blueprint, documented_errors
 from app.common.concurrency import (
     ETAG_HEADER,
@@ -90,9 +90,9 @@ class UserById(MethodView):
 
         Unknown and deactivated users are 404 (admins see deactivated ones).
         """
-        viewer = current_user()
+        viewer = current_caller()
         user = service.get_user(viewer=viewer, user_id=user_id)
-        view = UserPrivate() if viewer.is_admin or viewer.id == user.id else UserPublic()
+        view = UserPrivate() if viewer.id == user.id or viewer.is_admin else UserPublic()
         return _raw(view.dump(user)), 200, {"ETag": etag_for(user)}
 
     @admin_required

@@ -10,6 +10,7 @@ from sqlalchemy.exc import IntegrityError
 
 from app.auth import passwords
 from app.auth.models import LoginSession
+from app.auth.policy import Viewer
 from app.common.pagination import Page, contains, order_by_clause, paginate
 from app.common.types import utcnow
 from app.errors import Conflict, NotFound, ValidationFailed, field_errors
@@ -66,7 +67,7 @@ def create_user(
     return user
 
 
-def get_user(*, viewer: User, user_id: uuid.UUID) -> User:
+def get_user(*, viewer: Viewer, user_id: uuid.UUID) -> User:
     user = db.session.get(User, user_id)
     if user is None or (not user.is_active and not viewer.is_admin):
         raise NotFound("No such user.")

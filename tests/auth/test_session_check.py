@@ -1,0 +1,154 @@
+"""The login-session check carried by a read's first statement (app.auth.session_check): no
+separate query, and every revocation, whoever makes it, refused by the very next request on
+every worker."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import psycopg2
+import pytest
+import requests
+from flask import Flask
+from sqlalchemy import event
+
+from app.extensions import db
+from tests.support.factories import PASSWORD
+
+pytestmark = pytest.mark.postgres_only
+
+PRIVATE = "/api/v1/_probe/private"  # authenticated, touches nothing else
+ME = "/api/v1/users/me"
+USERS = "/api/v1/users"
+
+
+@contextmanager
+def statements(application: Flask) -> Iterator[list[str]]:
+    """The SQL statements the app's engine sends while the block runs."""
+    sent: list[str] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        sent.append(statement)
+
+    with application.app_context():
+        engine = db.engine
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        yield sent
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+
+
+def run_sql(database_url: str, sql: str, *params: Any) -> None:
+    """What an operator (or another service) does directly in the database."""
+    connection = psycopg2.connect(database_url)
+    try:
+        with connection, connection.cursor() as cursor:
+            cursor.execute(sql, params)
+    finally:
+        connection.close()
+
+
+def test_a_read_sends_its_session_check_with_its_first_statement(probe_app, probe, alice):
+    with statements(probe_app) as sent:
+        assert probe.get(ME, headers=alice.auth).status_code == 200
+    assert len(sent) == 1  # the account, loaded with the check in the same round trip
+    assert sent[0].startswith("SELECT cf_assert_live_session(")
+
+
+def test_a_write_checks_its_session_first_with_a_query_of_its_own(probe_app, probe, alice):
+    with statements(probe_app) as sent:
+        response = probe.patch(ME, json={"bio": "x"}, headers={**alice.auth, "If-Match": "*"})
+    assert response.status_code in (200, 412)
+    assert "cf_assert_live_session" not in sent[0]
+    assert "login_sessions" in sent[0]
+
+
+def test_a_read_without_any_statement_is_checked_before_it_answers(probe_app, probe, alice):
+    with statements(probe_app) as sent:
+        assert probe.get(PRIVATE, headers=alice.auth).status_code == 200
+    assert len(sent) == 1 and "login_sessions" in sent[0]
+
+
+def test_logout_is_seen_by_the_next_request(probe, client, alice):
+    assert probe.get(PRIVATE, headers=alice.auth).status_code == 200  # cached by the probe app
+    assert client.post("/api/v1/auth/logout", headers=alice.auth).status_code == 204
+    response = probe.get(PRIVATE, headers=alice.auth)
+    assert response.status_code == 401
+    assert response.headers["WWW-Authenticate"].startswith("Bearer")
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "UPDATE login_sessions SET revoked_at = now() WHERE user_id = %s",
+        "DELETE FROM login_sessions WHERE user_id = %s",
+        "UPDATE users SET is_active = false WHERE id = %s",
+        "DELETE FROM users WHERE id = %s",
+    ],
+    ids=["session-revoked", "session-deleted", "user-deactivated", "user-deleted"],
+)
+@pytest.mark.parametrize("path", [ME, PRIVATE], ids=["with-statements", "without"])
+def test_a_change_made_in_sql_is_seen_by_the_next_request(probe, alice, database_url, sql, path):
+    assert probe.get(path, headers=alice.auth).status_code == 200
+    run_sql(database_url, sql, alice.id)
+    response = probe.get(path, headers=alice.auth)
+    assert response.status_code == 401
+    assert response.mimetype == "application/problem+json"
+    assert response.headers["WWW-Authenticate"].startswith("Bearer")
+
+
+def test_a_new_role_counts_from_the_next_request(probe_app, probe, alice, database_url):
+    with statements(probe_app) as sent:
+        assert probe.get(USERS, headers=alice.auth).status_code == 403
+    assert len(sent) == 1 and "login_sessions" in sent[0]  # the role, read with the session
+    run_sql(database_url, "UPDATE users SET role = 'admin' WHERE id = %s", alice.id)
+    assert probe.get(USERS, headers=alice.auth).status_code == 200
+    run_sql(database_url, "UPDATE users SET role = 'user' WHERE id = %s", alice.id)
+    assert probe.get(USERS, headers=alice.auth).status_code == 403
+
+
+def test_reading_ones_own_character_never_asks_for_the_role(probe_app, probe, client, alice):
+    created = client.post("/api/v1/characters", json={"name": "Mine"}, headers=alice.auth)
+    with statements(probe_app) as sent:
+        response = probe.get(f"/api/v1/characters/{created.get_json()['id']}", headers=alice.auth)
+    assert response.status_code == 200
+    assert len(sent) == 1 and sent[0].startswith("SELECT cf_assert_live_session(")
+
+
+def test_a_revoked_token_gets_401_even_where_the_request_is_otherwise_invalid(
+    probe, alice, database_url
+):
+    run_sql(
+        database_url, "UPDATE login_sessions SET revoked_at = now() WHERE user_id = %s", alice.id
+    )
+    assert probe.get("/api/v1/characters?page=0", headers=alice.auth).status_code == 401
+    assert probe.get(f"/api/v1/characters/{uuid.uuid4()}", headers=alice.auth).status_code == 401
+
+
+def test_logout_reaches_every_gunicorn_worker_at_once(gunicorn_pg):
+    """Eight workers: after a logout's 204, the very next request is refused by whichever worker
+    takes it, time after time (reads whose check rides on their first statement)."""
+    base = gunicorn_pg.url
+    from tests.support.servers import sign_up_over_http
+
+    header = sign_up_over_http(base)
+    email = requests.get(f"{base}{ME}", headers=header, timeout=10).json()["email"]
+    for _ in range(10):
+        token = requests.post(
+            f"{base}/api/v1/auth/login", json={"email": email, "password": PASSWORD}, timeout=10
+        ).json()["access_token"]
+        auth = {"Authorization": f"Bearer {token}"}
+        with requests.Session() as warm:  # every worker has served the session
+            for _ in range(24):
+                assert warm.get(f"{base}{ME}", headers=auth, timeout=10).status_code == 200
+        assert (
+            requests.post(f"{base}/api/v1/auth/logout", headers=auth, timeout=10).status_code == 204
+        )
+        refused = [
+            requests.get(f"{base}{ME}", headers=auth, timeout=10).status_code for _ in range(8)
+        ]
+        assert refused == [401] * 8
