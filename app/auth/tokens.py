@@ -14,7 +14,7 @@ from flask import current_app, g, request
 from flask_jwt_extended import create_access_token, create_refresh_token
 
 from app.auth.models import LoginSession
-from app.auth.session_check import Caller, defer_to_first_statement, load_caller
+from app.auth.session_check import Caller, defer_to_first_statement, load_user
 from app.common.database import SAFE_METHODS
 from app.errors import Unauthorized
 from app.users.models import User
@@ -83,7 +83,9 @@ def authenticate_request() -> Caller:
         caller = Caller(user_id, session_id)
         defer_to_first_statement(caller)
     else:
-        caller = load_caller(session_id, user_id)
+        user = load_user(session_id, user_id)
+        g.current_user = user
+        caller = Caller(user.id, session_id, user.role)
     g.caller = caller
     g.session_id = session_id
     g.user_id = str(caller.id)

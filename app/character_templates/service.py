@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import uuid
 from collections import OrderedDict
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import func, or_, select
@@ -39,13 +40,20 @@ class _CompiledCache:
         self._lock = threading.Lock()
         self.compilations = 0
 
-    def get(self, template_id: uuid.UUID, version: int, definition: Any) -> CompiledTemplate:
+    def get(
+        self, template_id: uuid.UUID, version: int, load: Callable[[], Any]
+    ) -> CompiledTemplate | None:
+        """The compiled definition; ``load`` fetches the definition on a miss only (a version's
+        definition never changes), and may return None when there is none."""
         key = (template_id, version)
         with self._lock:
             compiled = self._items.get(key)
             if compiled is not None:
                 self._items.move_to_end(key)
                 return compiled
+        definition = load()
+        if definition is None:
+            return None
         compiled = compile_definition(definition)
         with self._lock:
             self.compilations += 1
@@ -60,19 +68,23 @@ compiled_cache = _CompiledCache(CACHE_SIZE)
 
 
 def compiled_for(template: Template) -> CompiledTemplate:
-    return compiled_cache.get(template.id, template.version, template.definition)
+    """The template's current definition, compiled; its (deferred) column is loaded on a miss."""
+    compiled = compiled_cache.get(template.id, template.version, lambda: template.definition)
+    assert compiled is not None  # a template always has a definition
+    return compiled
 
 
 def compiled_version(template_id: uuid.UUID, version: int) -> CompiledTemplate | None:
     """The compiled definition of an older (or current) version, or None if it is gone."""
-    key_definition = db.session.scalar(
-        select(TemplateVersion.definition).where(
-            TemplateVersion.template_id == template_id, TemplateVersion.version == version
-        )
+    return compiled_cache.get(
+        template_id,
+        version,
+        lambda: db.session.scalar(
+            select(TemplateVersion.definition).where(
+                TemplateVersion.template_id == template_id, TemplateVersion.version == version
+            )
+        ),
     )
-    if key_definition is None:
-        return None
-    return compiled_cache.get(template_id, version, key_definition)
 
 
 # --- reading ---------------------------------------------------------------------------------

@@ -23,6 +23,7 @@ pytestmark = pytest.mark.postgres_only
 PRIVATE = "/api/v1/_probe/private"  # authenticated, touches nothing else
 ME = "/api/v1/users/me"
 USERS = "/api/v1/users"
+GENERATE = "/api/v1/characters/generate"
 
 
 @contextmanager
@@ -152,3 +153,19 @@ def test_logout_reaches_every_gunicorn_worker_at_once(gunicorn_pg):
             requests.get(f"{base}{ME}", headers=auth, timeout=10).status_code for _ in range(8)
         ]
         assert refused == [401] * 8
+
+
+def test_generating_twice_from_one_template_is_three_statements(probe_app, probe, alice):
+    """The caller's check loads the account the new character needs, and a compiled template
+    already in the worker's cache needs no definition: check, template, insert."""
+    from tests.support.factories import create_template
+
+    template = create_template(probe, alice)
+    body = {"template_id": template["id"], "seed": 7}
+    assert probe.post(GENERATE, json=body, headers=alice.auth).status_code == 201
+    with statements(probe_app) as sent:
+        assert probe.post(GENERATE, json=body, headers=alice.auth).status_code == 201
+    assert len(sent) == 3, sent
+    assert "login_sessions" in sent[0] and "users.password_hash" in sent[0]
+    assert sent[1].startswith("SELECT templates.id") and "definition" not in sent[1]
+    assert sent[2].startswith("INSERT INTO characters")
