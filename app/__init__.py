@@ -15,6 +15,7 @@ from flask import Flask
 from sqlalchemy import event
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from app.common.json_provider import FastJSONProvider
 from app.config import default_instance_path, flask_config, load_settings, setting_names
 from app.logs import configure_logging
 
@@ -36,6 +37,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     settings = load_settings(environ, instance_path=instance_path)
 
     app = Flask(__name__, instance_path=str(instance_path), static_folder=None)
+    app.json = FastJSONProvider(app)
     app.config.update(flask_config(settings))
     app.config.update({k: v for k, v in overrides.items() if k not in names})
     configure_logging(settings.LOG_LEVEL, settings.LOG_FORMAT)

@@ -311,7 +311,6 @@ def flask_config(settings: Settings) -> dict[str, Any]:
         "SQLALCHEMY_DATABASE_URI": settings.DATABASE_URL,
         "SQLALCHEMY_ENGINE_OPTIONS": engine,
         "SQLALCHEMY_TRACK_MODIFICATIONS": False,
-        "JSON_SORT_KEYS": False,
         "API_TITLE": "Character Forge API",
         "API_VERSION": "v1",
         "OPENAPI_VERSION": "3.0.3",
