@@ -154,35 +154,55 @@ def paginate(statement: Select[Any], *, page: int, page_size: int, key: Any | No
     there, so it costs the same on a million rows as on ten thousand). Beyond that, on
     PostgreSQL, it is the planner's estimate and ``X-Pagination`` says ``"total_exact":
     false``; such large lists are served MAX_OFFSET items deep (deeper pages are 422: narrow the
-    list with filters, or reverse the sort). A page past the last is answered without asking
-    the database for it.
+    list with filters, or reverse the sort). Shallow pages come with their count in the same
+    query; deep ones (from DEFERRED_JOIN_OFFSET) are counted first, so a page past the last is
+    answered without asking for it.
     """
     unordered = statement.order_by(None)
-    # keeps the ORDER BY, so the capped count walks the same index as the page itself
-    capped = select(func.count()).select_from(statement.limit(EXACT_COUNT_LIMIT + 1).subquery())
-    total = db.session.scalar(capped) or 0
+    capped = capped_count(statement)
+    offset = (page - 1) * page_size
+    items: list[Any] | None = None
+    if offset < DEFERRED_JOIN_OFFSET:
+        # One round trip: the page, with the capped count beside each row (an uncorrelated
+        # subquery, evaluated once). Only an empty page past the first needs the count alone.
+        rows = db.session.execute(page_with_count(statement, page_size, offset)).all()
+        items = [row[0] for row in rows]
+        total = rows[0][-1] if rows else 0 if page == 1 else db.session.scalar(capped) or 0
+    else:
+        total = db.session.scalar(capped) or 0
     exact = True
     if total > EXACT_COUNT_LIMIT:
         if db.engine.dialect.name == "postgresql":
             total, exact = max(_estimate_rows(unordered), EXACT_COUNT_LIMIT + 1), False
         else:  # SQLite has no estimates (and is not meant for large data): count it all
             total = db.session.scalar(select(func.count()).select_from(unordered.subquery())) or 0
-    offset = (page - 1) * page_size
     if not exact and offset >= MAX_OFFSET:
         raise ValidationFailed(
             f"Lists this large are served {MAX_OFFSET} items deep; narrow the list (q, filters) "
             "or reverse the sort to reach the rest.",
             errors={"query": {"page": [f"At most page {deepest_page(page_size)} here."]}},
         )
-    if offset >= total:
-        return Page(items=[], total=total, page=page, page_size=page_size, total_exact=exact)
-    if key is not None and offset >= DEFERRED_JOIN_OFFSET:
-        keys = statement.with_only_columns(key).limit(page_size).offset(offset).scalar_subquery()
-        page_statement = statement.where(key.in_(keys))
-    else:
-        page_statement = statement.limit(page_size).offset(offset)
-    items = db.session.scalars(page_statement).all()
-    return Page(items=list(items), total=total, page=page, page_size=page_size, total_exact=exact)
+    if items is None:
+        if offset >= total:  # a page past the last: no need to ask for it
+            items = []
+        elif key is not None:  # deep: find the page's keys in the index first
+            keys = statement.with_only_columns(key).limit(page_size).offset(offset)
+            items = list(db.session.scalars(statement.where(key.in_(keys.scalar_subquery()))))
+        else:
+            items = list(db.session.scalars(statement.limit(page_size).offset(offset)))
+    return Page(items=items, total=total, page=page, page_size=page_size, total_exact=exact)
+
+
+def capped_count(statement: Select[Any]) -> Select[Any]:
+    """How many rows ``statement`` has, counting no further than EXACT_COUNT_LIMIT + 1 (it keeps
+    the ORDER BY, so the count walks the same index as the page itself)."""
+    return select(func.count()).select_from(statement.limit(EXACT_COUNT_LIMIT + 1).subquery())
+
+
+def page_with_count(statement: Select[Any], limit: int, offset: int) -> Select[Any]:
+    """One page of ``statement``, each row followed by the capped count."""
+    counted = statement.add_columns(capped_count(statement).scalar_subquery())
+    return counted.limit(limit).offset(offset)
 
 
 def _estimate_rows(statement: Select[Any]) -> int:

@@ -14,7 +14,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import func, insert, select, text
+from sqlalchemy import insert, text
 
 from tests.conftest import truncate_all
 
@@ -82,15 +82,19 @@ def populated(app):
 @pytest.mark.parametrize("query", QUERIES, ids=lambda q: json.dumps(q))
 def test_list_queries_use_indexes(app, populated, query):
     from app.characters.service import list_statement
+    from app.common.pagination import capped_count, page_with_count
     from app.extensions import db
 
     args = {k: v for k, v in query.items() if v is not None}
     with app.app_context():
         viewer = db.session.merge(populated)
         statement = list_statement(viewer=viewer, query=args)
-        page = statement.limit(20).offset(200)
-        capped_count = select(func.count()).select_from(statement.limit(1001).subquery())
-        for candidate in (page, capped_count):
+        candidates = (  # what paginate() sends: shallow pages, and deep ones with their count
+            page_with_count(statement, 20, 200),
+            statement.limit(20).offset(200),
+            capped_count(statement),
+        )
+        for candidate in candidates:
             compiled = candidate.compile(dialect=db.engine.dialect)
             params = {
                 k: str(v) if isinstance(v, uuid.UUID) else v for k, v in compiled.params.items()
