@@ -268,6 +268,8 @@ def main() -> int:
             load(url, users=max(1, characters // PER_USER))
             elapsed = time.perf_counter() - started
             print(f"{label}: loaded {characters:,} characters in {elapsed:.0f} s")
+        else:
+            migrate(url)  # databases kept by an older release: bring the schema up to date
         conn = connect(url)
         with conn.cursor() as cursor:
             cursor.execute("SELECT id FROM users ORDER BY email LIMIT 1")

@@ -197,6 +197,18 @@ def test_every_token_failure_is_401(client, app, alice):
         assert response.get_json()["type"] == "/problems/invalid-token", name
 
 
+def test_a_token_verified_earlier_is_still_refused_once_it_expires(client, app, alice):
+    """Signatures are verified once per token and worker; the expiry is checked every time."""
+    claims = pyjwt.decode(alice.access, options={"verify_signature": False})
+    claims["exp"] = int(time.time()) + 2
+    short = pyjwt.encode(claims, app.config["JWT_SECRET_KEY"], algorithm="HS256")
+    assert client.get(ME, headers=bearer(short)).status_code == 200  # verified, remembered
+    time.sleep(2.1)
+    response = client.get(ME, headers=bearer(short))
+    assert_401(response)
+    assert response.get_json()["detail"] == "The token has expired."
+
+
 def test_access_token_is_not_a_refresh_token(client, alice):
     assert_401(client.post("/api/v1/auth/refresh", headers=alice.auth))
     assert_401(client.post("/api/v1/auth/refresh"))
