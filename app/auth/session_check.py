@@ -25,7 +25,7 @@ import uuid
 from typing import Any
 
 from flask import Response, g, has_request_context
-from sqlalchemy import bindparam, event, select
+from sqlalchemy import Select, bindparam, event, select
 from sqlalchemy.engine import Engine
 
 from app.auth.models import LoginSession
@@ -63,17 +63,23 @@ class Caller:
         return self.role == "admin"
 
 
-# The caller of a live login session: built once, run with the session's id and user id.
-_LIVE_SESSION_CALLER = (
-    select(User.id, User.role)
-    .join(LoginSession, LoginSession.user_id == User.id)
-    .where(
-        LoginSession.id == bindparam("sid"),
-        LoginSession.revoked_at.is_(None),
-        User.id == bindparam("sub"),
-        User.is_active.is_(True),
+def _live_session(*columns: Any) -> Select[Any]:
+    """``columns`` of the user whose login session ``:sid`` is live and who is ``:sub`` and
+    active (the same conditions as the database function). Built once per use below."""
+    return (
+        select(*columns)
+        .join(LoginSession, LoginSession.user_id == User.id)
+        .where(
+            LoginSession.id == bindparam("sid"),
+            LoginSession.revoked_at.is_(None),
+            User.id == bindparam("sub"),
+            User.is_active.is_(True),
+        )
     )
-)
+
+
+_LIVE_SESSION_CALLER = _live_session(User.id, User.role)
+_LIVE_SESSION_USER = _live_session(User)
 
 
 def load_caller(session_id: uuid.UUID, user_id: uuid.UUID) -> Caller:
@@ -90,18 +96,6 @@ def load_caller(session_id: uuid.UUID, user_id: uuid.UUID) -> Caller:
     if row is None:
         raise Unauthorized(REVOKED)
     return Caller(row.id, session_id, row.role)
-
-
-_LIVE_SESSION_USER = (
-    select(User)
-    .join(LoginSession, LoginSession.user_id == User.id)
-    .where(
-        LoginSession.id == bindparam("sid"),
-        LoginSession.revoked_at.is_(None),
-        User.id == bindparam("sub"),
-        User.is_active.is_(True),
-    )
-)
 
 
 def load_user(session_id: uuid.UUID, user_id: uuid.UUID) -> User:
