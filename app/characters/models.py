@@ -61,13 +61,18 @@ class Character(db.Model):
 
     @property
     def portrait(self) -> dict[str, Any] | None:
-        if self.portrait_digest is None:
-            return None
-        url = f"/api/v1/characters/{self.id}/portrait"
-        return {
-            "url": url,
-            "thumbnail_url": f"{url}?size=thumb",
-            "width": self.portrait_width,
-            "height": self.portrait_height,
-            "content_type": self.portrait_content_type,
-        }
+        return portrait_view(self)
+
+
+def portrait_view(character: Any) -> dict[str, Any] | None:
+    """The ``portrait`` member of a character's view (a model or a read-side view)."""
+    if character.portrait_digest is None:
+        return None
+    url = f"/api/v1/characters/{character.id}/portrait"
+    return {
+        "url": url,
+        "thumbnail_url": f"{url}?size=thumb",
+        "width": character.portrait_width,
+        "height": character.portrait_height,
+        "content_type": character.portrait_content_type,
+    }

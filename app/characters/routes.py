@@ -98,12 +98,8 @@ class CharacterById(MethodView):
     @documented_errors(304, 404)
     def get(self, character_id: uuid.UUID) -> Any:
         """A character of yours, or a public one (others' private characters are 404)."""
-        character = service.get_readable(viewer=current_caller(), character_id=character_id)
-        return not_modified_response(character) or (
-            character,
-            200,
-            {"ETag": etag_for(character)},
-        )
+        view = service.read_view(viewer=current_caller(), character_id=character_id)
+        return not_modified_response(view) or (view, 200, {"ETag": etag_for(view)})
 
     @blp.doc(parameters=[IF_MATCH_PARAMETER])
     @blp.arguments(

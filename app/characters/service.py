@@ -6,7 +6,7 @@ import json
 import uuid
 from typing import Any
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, func
 
 from app.auth.policy import (
     Viewer,
@@ -16,6 +16,7 @@ from app.auth.policy import (
 )
 from app.character_templates import service as templates
 from app.character_templates.models import Template
+from app.characters import views
 from app.characters.models import Character
 from app.common.pagination import Page, contains, order_by_clause, paginate
 from app.common.text import clean_text
@@ -128,14 +129,28 @@ def get_writable(*, viewer: Viewer, character_id: uuid.UUID) -> Character:
     return character
 
 
+def read_view(*, viewer: Viewer, character_id: uuid.UUID) -> views.CharacterView:
+    """What ``GET /characters/{id}`` shows (a read-side view: app.characters.views)."""
+    row = db.session.connection().execute(views.BY_ID, {"character_id": character_id}).first()
+    if row is None or not can_read_character(viewer, row):
+        raise NotFound("No such character.")
+    return views.from_row(row)
+
+
 def list_characters(*, viewer: Viewer, query: dict[str, Any]) -> Page:
-    statement = list_statement(viewer=viewer, query=query)
-    return paginate(statement, page=query["page"], page_size=query["page_size"], key=Character.id)
+    """A page of views (app.characters.views)."""
+    return paginate(
+        list_statement(viewer=viewer, query=query),
+        page=query["page"],
+        page_size=query["page_size"],
+        key=Character.id,
+        item=views.from_row,
+    )
 
 
 def list_statement(*, viewer: Viewer, query: dict[str, Any]) -> Select[Any]:
     """The query behind a list (each variant is served by an index; see the models)."""
-    statement = select(Character)
+    statement = views.select_views()
     scope = query["scope"]
     if scope == "all":
         if not viewer.is_admin:

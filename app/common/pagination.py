@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 
 from flask import request
 from marshmallow import fields, validate
-from sqlalchemy import Select, func, select
+from sqlalchemy import Row, Select, func, select
 
 from app.common.schemas import BaseSchema
 from app.errors import ValidationFailed
@@ -147,8 +147,18 @@ def _page_url(number: int) -> str:
     return f"{request.base_url}?{urlencode(list(args.items(multi=True)))}"
 
 
-def paginate(statement: Select[Any], *, page: int, page_size: int, key: Any | None = None) -> Page:
+def paginate(
+    statement: Select[Any],
+    *,
+    page: int,
+    page_size: int,
+    key: Any | None = None,
+    item: Callable[[Row[Any]], Any] | None = None,
+) -> Page:
     """One page of ``statement``, and its total.
+
+    ``statement`` selects one ORM entity, the page's items; or, with ``item``, plain columns,
+    each row made an item by ``item(row)``.
 
     The total is counted exactly up to EXACT_COUNT_LIMIT matching rows (the count stops
     there, so it costs the same on a million rows as on ten thousand). Beyond that, on
@@ -165,8 +175,13 @@ def paginate(statement: Select[Any], *, page: int, page_size: int, key: Any | No
     if offset < DEFERRED_JOIN_OFFSET:
         # One round trip: the page, with the capped count beside each row (an uncorrelated
         # subquery, evaluated once). Only an empty page past the first needs the count alone.
-        rows = db.session.execute(page_with_count(statement, page_size, offset)).all()
-        items = [row[0] for row in rows]
+        counted = page_with_count(statement, page_size, offset)
+        if item is None:
+            rows = db.session.execute(counted).all()
+            items = [row[0] for row in rows]
+        else:  # plain columns: no ORM entities to build, so past the ORM session's execute
+            rows = db.session.connection().execute(counted).all()
+            items = [item(row) for row in rows]
         total = rows[0][-1] if rows else 0 if page == 1 else db.session.scalar(capped) or 0
     else:
         total = db.session.scalar(capped) or 0
@@ -187,10 +202,16 @@ def paginate(statement: Select[Any], *, page: int, page_size: int, key: Any | No
             items = []
         elif key is not None:  # deep: find the page's keys in the index first
             keys = statement.with_only_columns(key).limit(page_size).offset(offset)
-            items = list(db.session.scalars(statement.where(key.in_(keys.scalar_subquery()))))
+            items = _fetch(statement.where(key.in_(keys.scalar_subquery())), item)
         else:
-            items = list(db.session.scalars(statement.limit(page_size).offset(offset)))
+            items = _fetch(statement.limit(page_size).offset(offset), item)
     return Page(items=items, total=total, page=page, page_size=page_size, total_exact=exact)
+
+
+def _fetch(statement: Select[Any], item: Callable[[Row[Any]], Any] | None) -> list[Any]:
+    if item is None:
+        return list(db.session.scalars(statement))
+    return [item(row) for row in db.session.connection().execute(statement)]
 
 
 def capped_count(statement: Select[Any]) -> Select[Any]:

@@ -1,0 +1,74 @@
+"""Reads show characters as rows (app.characters.views), writes as ORM models: both must give
+the same JSON and the same ETag for the same character."""
+
+from __future__ import annotations
+
+import io
+
+from PIL import Image
+
+from tests.support.factories import create_template
+
+BASE = "/api/v1/characters"
+
+
+def png() -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", (40, 30), "teal").save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+def assert_same_everywhere(client, account, written):
+    """The write's answer equals the read by id and the item in the owner's list."""
+    body, etag = written.get_json(), written.headers["ETag"]
+    read = client.get(f"{BASE}/{body['id']}", headers=account.auth)
+    assert read.status_code == 200
+    assert read.get_json() == body
+    assert list(read.get_json()) == list(body)  # same members, same order
+    assert read.headers["ETag"] == etag
+    listed = client.get(f"{BASE}?page_size=100", headers=account.auth).get_json()
+    assert [item for item in listed if item["id"] == body["id"]] == [body]
+
+
+def test_generated_edited_and_portrayed_characters_read_as_written(client, alice):
+    template = create_template(client, alice)
+    generated = client.post(
+        f"{BASE}/generate", json={"template_id": template["id"], "seed": 11}, headers=alice.auth
+    )
+    assert generated.status_code == 201
+    assert_same_everywhere(client, alice, generated)
+
+    character_id = generated.get_json()["id"]
+    edited = client.patch(
+        f"{BASE}/{character_id}",
+        json={"backstory": "<p>Once <b>upon</b></p>", "is_public": True},
+        headers={**alice.auth, "If-Match": generated.headers["ETag"]},
+    )
+    assert edited.status_code == 200
+    assert_same_everywhere(client, alice, edited)
+
+    portrayed = client.put(
+        f"{BASE}/{character_id}/portrait",
+        data={"file": (io.BytesIO(png()), "p.png")},
+        content_type="multipart/form-data",
+        headers={**alice.auth, "If-Match": edited.headers["ETag"]},
+    )
+    assert portrayed.status_code == 200, portrayed.get_json()
+    assert portrayed.get_json()["portrait"]["width"] == 40
+    assert_same_everywhere(client, alice, portrayed)
+
+
+def test_free_form_characters_read_as_written(client, alice):
+    created = client.post(
+        BASE, json={"name": "Free", "attributes": {"a": [1, {"b": None}]}}, headers=alice.auth
+    )
+    assert created.status_code == 201
+    assert_same_everywhere(client, alice, created)
+
+
+def test_a_public_character_reads_the_same_for_others(client, alice, bob):
+    created = client.post(BASE, json={"name": "Shared", "is_public": True}, headers=alice.auth)
+    theirs = client.get(f"{BASE}/{created.get_json()['id']}", headers=bob.auth)
+    assert theirs.get_json() == created.get_json()
+    public = client.get(f"{BASE}?scope=public&page_size=100", headers=bob.auth).get_json()
+    assert created.get_json() in public
