@@ -68,9 +68,11 @@ compiled_cache = _CompiledCache(CACHE_SIZE)
 
 
 def compiled_for(template: Template) -> CompiledTemplate:
-    """The template's current definition, compiled; its (deferred) column is loaded on a miss."""
-    compiled = compiled_cache.get(template.id, template.version, lambda: template.definition)
-    assert compiled is not None  # a template always has a definition
+    """The template's current definition, compiled. On a miss it is read from
+    ``template_versions`` by the version this request saw, never from the template's own
+    (deferred) column, which a concurrent edit may already have moved on."""
+    compiled = compiled_version(template.id, template.version)
+    assert compiled is not None  # every version of a template is kept
     return compiled
 
 

@@ -6,7 +6,7 @@ import json
 import uuid
 from typing import Any
 
-from sqlalchemy import Select, func
+from sqlalchemy import Row, Select, bindparam, func, select
 
 from app.auth.policy import (
     Viewer,
@@ -103,13 +103,26 @@ def _resolve(
         ) from None
 
 
-def _usable_template(viewer: Viewer, template_id: uuid.UUID) -> Template:
-    template = db.session.get(Template, template_id)
-    if template is None or not can_read_template(viewer, template):
+# What making a character needs of its template: who may use it, its version and name (the
+# compiled definition comes from the per-worker cache, by version). Built once.
+_TEMPLATE_IN_USE = select(
+    Template.id, Template.owner_id, Template.is_public, Template.version, Template.name
+).where(Template.id == bindparam("template_id"))
+
+
+def _usable_template(viewer: Viewer, template_id: uuid.UUID) -> tuple[Row[Any], CompiledTemplate]:
+    """The template (as a row) and its current definition compiled; 422 if not usable."""
+    template = (
+        db.session.connection().execute(_TEMPLATE_IN_USE, {"template_id": template_id}).first()
+    )
+    compiled = None
+    if template is not None and can_read_template(viewer, template):
+        compiled = templates.compiled_version(template.id, template.version)
+    if template is None or compiled is None:  # (compiled is None: deleted meanwhile)
         raise ValidationFailed(
             errors=field_errors("json", "template_id", "No such template (or not visible to you).")
         )
-    return template
+    return template, compiled
 
 
 # --- reading ---------------------------------------------------------------------------------
@@ -186,8 +199,7 @@ def create_character(*, owner: User, data: dict[str, Any]) -> Character:
     if data.get("template_id") is None:
         character.attributes = _check_free_form(attributes)
     else:
-        template = _usable_template(owner, data["template_id"])
-        compiled = templates.compiled_for(template)
+        template, compiled = _usable_template(owner, data["template_id"])
         seed = random_seed()
         if compiled.name_field:  # `name` acts as a lock on the template's name field
             attributes[compiled.name_field] = data["name"]
@@ -213,8 +225,7 @@ def create_character(*, owner: User, data: dict[str, Any]) -> Character:
 
 def generate_character(*, owner: User, data: dict[str, Any]) -> Character:
     """Store exactly what ``POST /templates/{id}/preview`` shows for the same inputs."""
-    template = _usable_template(owner, data["template_id"])
-    compiled = templates.compiled_for(template)
+    template, compiled = _usable_template(owner, data["template_id"])
     seed = data["seed"] if data.get("seed") is not None else random_seed()
     locks = clean_values(dict(data["locks"]))
     if data.get("name") is not None and compiled.name_field:
