@@ -15,6 +15,8 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from app.common import fastjson
+
 MIB = 1024 * 1024
 ENVIRONMENTS = ("development", "testing", "production")
 # Values people paste from examples; production refuses them as SECRET_KEY.
@@ -280,8 +282,12 @@ def flask_config(settings: Settings) -> dict[str, Any]:
     """Flask and extension configuration derived from the settings."""
     is_postgres = settings.DATABASE_URL.startswith("postgresql")
     # No pool_pre_ping: a PostgreSQL connection is checked on checkout without a round trip
-    # (app.common.database); an SQLite file cannot disconnect.
-    engine: dict[str, Any] = {}
+    # (app.common.database); an SQLite file cannot disconnect. JSON columns are encoded and
+    # decoded with orjson where it gives exactly the standard library's result.
+    engine: dict[str, Any] = {
+        "json_serializer": fastjson.dumps,
+        "json_deserializer": fastjson.loads,
+    }
     if is_postgres:
         engine.update(
             pool_size=settings.DB_POOL_SIZE,

@@ -32,3 +32,33 @@ def test_the_standard_library_takes_what_orjson_refuses(app):
     assert json.loads(provider.dumps({"n": 2**64})) == {"n": 2**64}
     assert json.loads(provider.dumps({1: "a"})) == {"1": "a"}  # non-string keys
     assert provider.dumps({"a": 1}, indent=2) == '{\n  "a": 1\n}'  # debug formatting
+
+
+def test_fast_loads_gives_exactly_what_the_standard_library_gives():
+    from app.common import fastjson
+
+    samples = [
+        '{"a": 1, "b": [true, false, null], "c": "Ærwyn \\u00e9", "d": -0.0, "e": 1.5e-7}',
+        '{"big": 1180591620717411303425, "neg": -1180591620717411303425}',  # beyond 64 bits
+        '{"phone": "1234567890123456789012"}',  # a long digit run in a string: still exact
+        '{"f": 0.1, "g": 123456789012345678, "h": 1e308}',
+        "[1e400]",  # the standard library's inf
+        '"\\ud83d\\ude00"',
+    ]
+    for text in samples:
+        assert repr(fastjson.loads(text)) == repr(json.loads(text)), text
+        assert repr(fastjson.loads(text.encode())) == repr(json.loads(text)), text
+
+
+def test_a_huge_attribute_survives_the_database_both_ways(client, alice):
+    """JSON columns are decoded by app.common.fastjson: a 2**70 stays an integer."""
+    huge = 2**70 + 3
+    created = client.post(
+        "/api/v1/characters",
+        json={"name": "Hoard", "attributes": {"gold": huge}},
+        headers=alice.auth,
+    )
+    listed = client.get("/api/v1/characters", headers=alice.auth)
+    item = next(i for i in json.loads(listed.data) if i["id"] == created.get_json()["id"])
+    assert item["attributes"] == {"gold": huge}
+    assert isinstance(item["attributes"]["gold"], int)
