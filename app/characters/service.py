@@ -157,7 +157,7 @@ def list_characters(*, viewer: Viewer, query: dict[str, Any]) -> Page:
         page=query["page"],
         page_size=query["page_size"],
         key=Character.id,
-        item=views.from_row,
+        rows=views.ROWS,
     )
 
 

@@ -22,6 +22,7 @@ from typing import Any
 from sqlalchemy import Row, Select, bindparam, select
 
 from app.characters.models import Character, portrait_view
+from app.common.pagination import Rows
 from app.users.models import User
 
 # every column but the rerolls, which only an edit needs
@@ -73,19 +74,24 @@ class CharacterView:
         return portrait_view(self)
 
 
+def with_owners(statement: Select[Any]) -> Select[Any]:
+    """``statement`` (on characters) joined to the owners' public columns."""
+    return statement.join(User, User.id == Character.owner_id).add_columns(*_OWNER_COLUMNS)
+
+
 # Built once: a statement is immutable, and building one costs as much as running it here.
-_VIEWS = select(*_CHARACTER_COLUMNS, *_OWNER_COLUMNS).join(User, User.id == Character.owner_id)
-BY_ID = _VIEWS.where(Character.id == bindparam("character_id"))
+_CHARACTERS = select(*_CHARACTER_COLUMNS)
+BY_ID = with_owners(_CHARACTERS.where(Character.id == bindparam("character_id")))
 
 
 def select_views() -> Select[Any]:
-    """Characters with their owners, as rows that :func:`from_row` turns into views (add
-    conditions and an order to it; ``BY_ID`` is the one for a single character)."""
-    return _VIEWS
+    """Characters, to filter and order for a list paged with :data:`ROWS` (the owners are
+    joined to the page's rows only; ``BY_ID`` is the statement for a single character)."""
+    return _CHARACTERS
 
 
 def from_row(row: Row[Any]) -> CharacterView:
-    """The view of one row of :func:`select_views` (extra columns are ignored)."""
+    """The view of one row of ``with_owners(...)`` (extra columns are ignored)."""
     values = row._mapping
     owner = OwnerView(
         id=values["owner_id"],
@@ -95,3 +101,6 @@ def from_row(row: Row[Any]) -> CharacterView:
         created_at=values["owner_created_at"],
     )
     return CharacterView(owner=owner, **{c.key: values[c.key] for c in _CHARACTER_COLUMNS})
+
+
+ROWS = Rows(item=from_row, widen=with_owners)

@@ -93,6 +93,19 @@ def contains(expression: Any, text: str) -> Any:
 
 
 @dataclass(frozen=True)
+class Rows:
+    """How a list of plain rows (rather than ORM entities) is paged.
+
+    The statement given to :func:`paginate` filters and orders; ``widen`` adds what only the
+    rows of the page need (say, a join for their owners' columns), so the count and the search
+    for a deep page's keys never pay for it; ``item`` turns each row into an item.
+    """
+
+    item: Callable[[Row[Any]], Any]
+    widen: Callable[[Select[Any]], Select[Any]]
+
+
+@dataclass(frozen=True)
 class Page:
     items: list[Any]
     total: int
@@ -153,12 +166,12 @@ def paginate(
     page: int,
     page_size: int,
     key: Any | None = None,
-    item: Callable[[Row[Any]], Any] | None = None,
+    rows: Rows | None = None,
 ) -> Page:
     """One page of ``statement``, and its total.
 
-    ``statement`` selects one ORM entity, the page's items; or, with ``item``, plain columns,
-    each row made an item by ``item(row)``.
+    ``statement`` selects one ORM entity, the page's items; or, with ``rows``, plain columns
+    (see :class:`Rows`).
 
     The total is counted exactly up to EXACT_COUNT_LIMIT matching rows (the count stops
     there, so it costs the same on a million rows as on ten thousand). Beyond that, on
@@ -175,14 +188,14 @@ def paginate(
     if offset < DEFERRED_JOIN_OFFSET:
         # One round trip: the page, with the capped count beside each row (an uncorrelated
         # subquery, evaluated once). Only an empty page past the first needs the count alone.
-        counted = page_with_count(statement, page_size, offset)
-        if item is None:
-            rows = db.session.execute(counted).all()
-            items = [row[0] for row in rows]
+        counted = page_with_count(statement, page_size, offset, rows.widen if rows else None)
+        if rows is None:
+            found = db.session.execute(counted).all()
+            items = [row[0] for row in found]
         else:  # plain columns: no ORM entities to build, so past the ORM session's execute
-            rows = db.session.connection().execute(counted).all()
-            items = [item(row) for row in rows]
-        total = rows[0][-1] if rows else 0 if page == 1 else db.session.scalar(capped) or 0
+            found = db.session.connection().execute(counted).all()
+            items = [rows.item(row) for row in found]
+        total = found[0][-1] if found else 0 if page == 1 else db.session.scalar(capped) or 0
     else:
         total = db.session.scalar(capped) or 0
     exact = True
@@ -202,16 +215,19 @@ def paginate(
             items = []
         elif key is not None:  # deep: find the page's keys in the index first
             keys = statement.with_only_columns(key).limit(page_size).offset(offset)
-            items = _fetch(statement.where(key.in_(keys.scalar_subquery())), item)
+            items = _fetch(statement, rows, lambda s: s.where(key.in_(keys.scalar_subquery())))
         else:
-            items = _fetch(statement.limit(page_size).offset(offset), item)
+            items = _fetch(statement, rows, lambda s: s.limit(page_size).offset(offset))
     return Page(items=items, total=total, page=page, page_size=page_size, total_exact=exact)
 
 
-def _fetch(statement: Select[Any], item: Callable[[Row[Any]], Any] | None) -> list[Any]:
-    if item is None:
-        return list(db.session.scalars(statement))
-    return [item(row) for row in db.session.connection().execute(statement)]
+def _fetch(
+    statement: Select[Any], rows: Rows | None, narrow: Callable[[Select[Any]], Select[Any]]
+) -> list[Any]:
+    if rows is None:
+        return list(db.session.scalars(narrow(statement)))
+    found = db.session.connection().execute(narrow(rows.widen(statement)))
+    return [rows.item(row) for row in found]
 
 
 def capped_count(statement: Select[Any]) -> Select[Any]:
@@ -220,10 +236,16 @@ def capped_count(statement: Select[Any]) -> Select[Any]:
     return select(func.count()).select_from(statement.limit(EXACT_COUNT_LIMIT + 1).subquery())
 
 
-def page_with_count(statement: Select[Any], limit: int, offset: int) -> Select[Any]:
-    """One page of ``statement``, each row followed by the capped count."""
-    counted = statement.add_columns(capped_count(statement).scalar_subquery())
-    return counted.limit(limit).offset(offset)
+def page_with_count(
+    statement: Select[Any],
+    limit: int,
+    offset: int,
+    widen: Callable[[Select[Any]], Select[Any]] | None = None,
+) -> Select[Any]:
+    """One page of ``statement`` (``widen``-ed), each row followed by the capped count (of the
+    statement as it is)."""
+    page = widen(statement) if widen else statement
+    return page.add_columns(capped_count(statement).scalar_subquery()).limit(limit).offset(offset)
 
 
 def _estimate_rows(statement: Select[Any]) -> int:
