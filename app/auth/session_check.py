@@ -21,6 +21,7 @@ whole account, which a write usually needs anyway.
 
 from __future__ import annotations
 
+import logging
 import uuid
 from typing import Any
 
@@ -29,15 +30,17 @@ from sqlalchemy import Select, bindparam, event, select
 from sqlalchemy.engine import Engine
 
 from app.auth.models import LoginSession
-from app.errors import Unauthorized, handle_exception
+from app.errors import ServiceUnavailable, Unauthorized, handle_exception
 from app.extensions import db
 from app.users.models import User
 
 FUNCTION = "cf_assert_live_session"
 SQLSTATE = "CF401"  # raised by the function: the session is not live (any reason)
+UNDEFINED_FUNCTION = "42883"  # the function is missing: the migrations have not been applied
 _PENDING = "pending_session_check"
 _PREFIX = f"SELECT {FUNCTION}(%(cf_session_id)s::uuid, %(cf_user_id)s::uuid); "
 REVOKED = "The token has been revoked."
+log = logging.getLogger(__name__)
 
 
 class Caller:
@@ -142,5 +145,13 @@ def install(engine: Engine) -> None:
 
     @event.listens_for(engine, "handle_error")
     def _revoked(context: Any) -> None:
-        if getattr(context.original_exception, "pgcode", None) == SQLSTATE:
-            raise Unauthorized(REVOKED) from context.original_exception
+        error = context.original_exception
+        code = getattr(error, "pgcode", None)
+        if code == SQLSTATE:
+            raise Unauthorized(REVOKED) from error
+        if code == UNDEFINED_FUNCTION and FUNCTION in str(error):
+            # new code on an old schema: say so, once per request, instead of a bare 500
+            log.error(
+                "%s() is missing: run 'flask db upgrade' before starting this release", FUNCTION
+            )
+            raise ServiceUnavailable("The service is being upgraded; retry shortly.") from error

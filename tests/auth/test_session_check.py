@@ -169,3 +169,18 @@ def test_generating_twice_from_one_template_is_three_statements(probe_app, probe
     assert "login_sessions" in sent[0] and "users.password_hash" in sent[0]
     assert sent[1].startswith("SELECT templates.id") and "definition" not in sent[1]
     assert sent[2].startswith("INSERT INTO characters")
+
+
+def test_reads_on_a_schema_without_the_function_are_503_not_500(probe, alice, database_url):
+    """A release started before 'flask db upgrade': its reads say so (503, Retry-After)."""
+    run_sql(database_url, "ALTER FUNCTION cf_assert_live_session(uuid, uuid) RENAME TO cf_hidden")
+    try:
+        response = probe.get(ME, headers=alice.auth)
+        assert response.status_code == 503
+        assert response.mimetype == "application/problem+json"
+        assert int(response.headers["Retry-After"]) > 0
+    finally:
+        run_sql(
+            database_url, "ALTER FUNCTION cf_hidden(uuid, uuid) RENAME TO cf_assert_live_session"
+        )
+    assert probe.get(ME, headers=alice.auth).status_code == 200
