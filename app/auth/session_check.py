@@ -2,11 +2,11 @@
 
 Every authenticated request must be refused once its login session is revoked (logout, refresh
 reuse, password change) or its user deactivated or deleted, on every worker and instance at
-once. The truth is in the database, and a separate query per request to
-consult it was a third of the work of a single read. So on PostgreSQL a read (``GET``/``HEAD``)
-does not ask separately: the check travels with the request's first SQL statement, as a call to
-the function ``cf_assert_live_session`` (migration 3b8f2d6a7c41) sent in the same round trip,
-just before that statement. The function raises SQLSTATE ``CF401`` unless the session is live
+once. The truth is in the database, and a separate query per request to consult it was a third
+of the work of a single read. So on PostgreSQL a read (``GET``/``HEAD``) does not ask
+separately: the check travels with the request's first SQL statement, as a call to the function
+``cf_assert_live_session`` (migration 3b8f2d6a7c41) sent in the same round trip, just before
+that statement. The function raises SQLSTATE ``CF401`` unless the session is live
 and its user active, and that error becomes a 401 before anything the statement read is used.
 The check sees every change committed before it, so it is exactly as strict as the separate
 query was. A read that sends no statement at all (or only a batch statement, which cannot carry
