@@ -163,7 +163,7 @@ def list_characters(*, viewer: Viewer, query: dict[str, Any]) -> Page:
 
 def list_statement(*, viewer: Viewer, query: dict[str, Any]) -> Select[Any]:
     """The query behind a list (each variant is served by an index; see the models)."""
-    statement = views.select_views()
+    statement = views.CHARACTERS
     scope = query["scope"]
     if scope == "all":
         if not viewer.is_admin:

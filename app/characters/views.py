@@ -80,14 +80,10 @@ def with_owners(statement: Select[Any]) -> Select[Any]:
 
 
 # Built once: a statement is immutable, and building one costs as much as running it here.
-_CHARACTERS = select(*_CHARACTER_COLUMNS)
-BY_ID = with_owners(_CHARACTERS.where(Character.id == bindparam("character_id")))
-
-
-def select_views() -> Select[Any]:
-    """Characters, to filter and order for a list paged with :data:`ROWS` (the owners are
-    joined to the page's rows only; ``BY_ID`` is the statement for a single character)."""
-    return _CHARACTERS
+# CHARACTERS is what a list filters and orders, then pages with ROWS (the owners are joined to
+# the page's rows only); BY_ID is the statement for a single character.
+CHARACTERS = select(*_CHARACTER_COLUMNS)
+BY_ID = with_owners(CHARACTERS.where(Character.id == bindparam("character_id")))
 
 
 def from_row(row: Row[Any]) -> CharacterView:

@@ -24,8 +24,6 @@ class FastJSONProvider(DefaultJSONProvider):
 
     def dumps(self, obj: Any, **kwargs: Any) -> str:
         if not kwargs or kwargs == _COMPACT:
-            try:
-                return fastjson.dumps(obj, default=self.default)
-            except TypeError:
-                pass  # not serialisable: the standard library raises as it always did
+            # fastjson falls back to the standard library itself, which raises as it always did
+            return fastjson.dumps(obj, default=self.default)
         return super().dumps(obj, **kwargs)
