@@ -65,6 +65,7 @@ def load_development_dotenv(app_env: str | None = None) -> None:
 
 def register_extensions(app: Flask) -> None:
     from app.auth import session_check
+    from app.common import ratelimit
     from app.common.api import ProblemApi
     from app.common.database import install_liveness_check
     from app.extensions import cors, db, jwt, limiter, migrate
@@ -105,6 +106,7 @@ def register_extensions(app: Flask) -> None:
     jwt.init_app(app)
     init_storage(app)
     limiter.init_app(app)
+    ratelimit.install(app, limiter)
     with app.app_context():
         if db.engine.dialect.name == "sqlite":
             event.listen(db.engine, "connect", _sqlite_pragmas)
