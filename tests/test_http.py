@@ -32,6 +32,21 @@ def test_security_headers_on_api_responses(client):
         assert "Strict-Transport-Security" not in headers
 
 
+def test_no_cookie_sessions(app, client):
+    """Bearer tokens only: a session cookie is never read, and none can be written."""
+    import flask
+
+    client.set_cookie("session", "eyJyb2xlIjoiYWRtaW4ifQ.forged.signature")
+    response = client.get("/health/live")
+    assert response.status_code == 200
+    assert "Set-Cookie" not in response.headers
+    with app.test_request_context("/health/live", headers={"Cookie": "session=anything"}):
+        assert isinstance(flask.session, flask.sessions.NullSession)
+        assert dict(flask.session) == {}
+        with pytest.raises(RuntimeError):
+            flask.session["user"] = "someone"
+
+
 def test_docs_get_a_looser_but_self_only_policy(client):
     response = client.get("/docs")
     assert response.status_code == 200
