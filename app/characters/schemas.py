@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Mapping
+from typing import Any
+
 import marshmallow as ma
 from marshmallow import fields, validate
 
 from app.character_templates.schemas import RerollsField, locks_field, seed_field
+from app.characters.views import OwnerView
 from app.common.pagination import PageQuery, sort_field
 from app.common.schemas import BaseSchema, JSONObject, SafeHTML, StrictBoolean, Text
 from app.users.schemas import UserPublic
@@ -69,9 +74,34 @@ class PortraitView(ma.Schema):
     content_type = fields.String(required=True, metadata={"example": "image/webp"})
 
 
+_USER_PUBLIC = UserPublic()
+
+
+@functools.lru_cache(maxsize=1024)
+def _public_owner(owner: OwnerView) -> Mapping[str, Any]:
+    return _USER_PUBLIC.dump(owner)
+
+
+class OwnerField(fields.Nested):
+    """The owner's public view (``UserPublic``), dumped once per distinct owner.
+
+    A page of someone's characters repeats one owner twenty times. A read-side
+    :class:`OwnerView` is frozen and compared by value (every dumped column is part of it), so
+    its dump is a pure function of it and is cached: an edited profile is a new key. ORM users
+    (the write paths) are dumped as usual.
+    """
+
+    def _serialize(self, nested_obj: Any, attr: str | None, obj: Any, **kwargs: Any) -> Any:
+        if isinstance(nested_obj, OwnerView):
+            return dict(_public_owner(nested_obj))  # a copy: the cached one is never handed out
+        return super()._serialize(nested_obj, attr, obj, **kwargs)
+
+
 class CharacterRead(ma.Schema):
+    """A character's view; dumps read-side views and ORM entities alike."""
+
     id = fields.UUID(dump_only=True)
-    owner = fields.Nested(UserPublic, dump_only=True)
+    owner = OwnerField(UserPublic, dump_only=True)
     name = fields.String(dump_only=True)
     template_id = fields.UUID(allow_none=True, dump_only=True)
     template_version = fields.Integer(allow_none=True, dump_only=True)
@@ -83,6 +113,11 @@ class CharacterRead(ma.Schema):
     portrait = fields.Nested(PortraitView, allow_none=True, dump_only=True)
     created_at = fields.AwareDateTime(dump_only=True)
     updated_at = fields.AwareDateTime(dump_only=True)
+
+    def get_attribute(self, obj: Any, attr: str, default: Any) -> Any:
+        # Always an object with plain attribute names (no mappings, no dotted paths), so plain
+        # getattr does what marshmallow's general lookup does, in a third of the time.
+        return getattr(obj, attr, default)
 
 
 class CharacterListQuery(PageQuery):

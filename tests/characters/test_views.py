@@ -72,3 +72,42 @@ def test_a_public_character_reads_the_same_for_others(client, alice, bob):
     assert theirs.get_json() == created.get_json()
     public = client.get(f"{BASE}?scope=public&page_size=100", headers=bob.auth).get_json()
     assert created.get_json() in public
+
+
+def test_an_edited_profile_shows_at_once_in_lists_and_reads(client, alice):
+    """Owners' dumps are cached by value (schemas.OwnerField): an edit is a new value."""
+    for name in ("One", "Two"):
+        assert client.post(BASE, json={"name": name}, headers=alice.auth).status_code == 201
+    before = client.get(BASE, headers=alice.auth).get_json()
+    assert before[0]["owner"] == before[1]["owner"]
+    me = client.get("/api/v1/users/me", headers=alice.auth)
+    edited = client.patch(
+        "/api/v1/users/me",
+        json={"display_name": "Alice Renamed", "bio": "<p>New</p>"},
+        headers={**alice.auth, "If-Match": me.headers["ETag"]},
+    )
+    assert edited.status_code == 200
+    after = client.get(BASE, headers=alice.auth).get_json()
+    for item in after:
+        assert item["owner"]["display_name"] == "Alice Renamed"
+        assert item["owner"]["bio"] == "<p>New</p>"
+    read = client.get(f"{BASE}/{after[0]['id']}", headers=alice.auth).get_json()
+    public = ("id", "username", "display_name", "bio", "created_at")
+    assert read["owner"] == after[0]["owner"] == {key: edited.get_json()[key] for key in public}
+
+
+def test_cached_owner_dumps_are_never_shared():
+    from datetime import UTC, datetime
+    from uuid import uuid4
+
+    from app.characters.schemas import OwnerField
+    from app.characters.views import OwnerView
+    from app.users.schemas import UserPublic
+
+    owner = OwnerView(uuid4(), "ann", "Ann", "", datetime.now(UTC))
+    field = OwnerField(UserPublic)
+    first = field.serialize("owner", {"owner": owner})
+    first["display_name"] = "changed by a caller"
+    again = field.serialize("owner", {"owner": owner})
+    assert again["display_name"] == "Ann"
+    assert again == UserPublic().dump(owner)
