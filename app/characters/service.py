@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import uuid
 from typing import Any
@@ -18,7 +19,7 @@ from app.character_templates import service as templates
 from app.character_templates.models import Template
 from app.characters import views
 from app.characters.models import Character
-from app.common.pagination import Page, contains, order_by_clause, paginate
+from app.common.pagination import Page, contains, contains_pattern, order_by_clause, paginate
 from app.common.text import clean_text
 from app.errors import Forbidden, NotFound, ValidationFailed, field_errors
 from app.extensions import db
@@ -152,36 +153,53 @@ def read_view(*, viewer: Viewer, character_id: uuid.UUID) -> views.CharacterView
 
 def list_characters(*, viewer: Viewer, query: dict[str, Any]) -> Page:
     """A page of views (app.characters.views)."""
+    statement, params = list_statement(viewer=viewer, query=query)
     return paginate(
-        list_statement(viewer=viewer, query=query),
+        statement,
         page=query["page"],
         page_size=query["page_size"],
         key=Character.id,
         rows=views.ROWS,
+        params=params,
     )
 
 
-def list_statement(*, viewer: Viewer, query: dict[str, Any]) -> Select[Any]:
-    """The query behind a list (each variant is served by an index; see the models)."""
-    statement = views.CHARACTERS
+def list_statement(*, viewer: Viewer, query: dict[str, Any]) -> tuple[Select[Any], dict[str, Any]]:
+    """The query behind a list, prepared (see paginate), and the values of its parameters."""
     scope = query["scope"]
-    if scope == "all":
-        if not viewer.is_admin:
-            raise Forbidden("Only administrators may list every character.")
-    elif scope == "public":
-        statement = statement.where(Character.is_public.is_(True))
-    else:
-        statement = statement.where(Character.owner_id == viewer.id)
+    if scope == "all" and not viewer.is_admin:
+        raise Forbidden("Only administrators may list every character.")
+    params: dict[str, Any] = {}
+    if scope == "mine":
+        params["viewer_id"] = viewer.id
     if query.get("template_id"):
-        statement = statement.where(Character.template_id == query["template_id"])
+        params["template_id"] = query["template_id"]
     if query.get("q"):
-        statement = statement.where(contains(func.lower(Character.name), query["q"]))
+        params["name_pattern"] = contains_pattern(query["q"])
+    statement = _list_statement(
+        scope, "template_id" in params, "name_pattern" in params, query["sort"]
+    )
+    return statement, params
+
+
+@functools.lru_cache(maxsize=128)  # 3 scopes x 2 x 2 x 6 sort orders: 72 at most
+def _list_statement(scope: str, by_template: bool, search: bool, sort: str) -> Select[Any]:
+    """Each variant of the list, built once (each is served by an index; see the models)."""
+    statement = views.CHARACTERS
+    if scope == "public":
+        statement = statement.where(Character.is_public.is_(True))
+    elif scope == "mine":
+        statement = statement.where(Character.owner_id == bindparam("viewer_id"))
+    if by_template:
+        statement = statement.where(Character.template_id == bindparam("template_id"))
+    if search:
+        statement = statement.where(contains(func.lower(Character.name), bindparam("name_pattern")))
     columns = {
         "name": func.lower(Character.name),
         "created_at": Character.created_at,
         "updated_at": Character.updated_at,
     }
-    return statement.order_by(*order_by_clause(query["sort"], columns, Character.id))
+    return statement.order_by(*order_by_clause(sort, columns, Character.id))
 
 
 # --- writing ---------------------------------------------------------------------------------

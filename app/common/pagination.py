@@ -8,16 +8,17 @@ exist, every other query parameter kept).
 
 from __future__ import annotations
 
+import functools
 import json
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 
 from flask import request
 from marshmallow import fields, validate
-from sqlalchemy import Row, Select, func, select
+from sqlalchemy import BindParameter, Row, Select, bindparam, func, select
 
 from app.common.schemas import BaseSchema
 from app.errors import ValidationFailed
@@ -85,11 +86,18 @@ def order_by_clause(sort: str, columns: dict[str, Any], tiebreaker: Any) -> list
     return [column.asc(), tiebreaker.asc()]
 
 
-def contains(expression: Any, text: str) -> Any:
+def contains(expression: Any, text: str | BindParameter[Any]) -> Any:
     """``expression LIKE '%text%'``, case-insensitive on a lower-cased ``expression``, with the
-    LIKE wildcards in ``text`` taken literally."""
+    LIKE wildcards in ``text`` taken literally. ``text`` may be a bind parameter whose value is
+    :func:`contains_pattern` of the text."""
+    pattern = text if isinstance(text, BindParameter) else contains_pattern(text)
+    return expression.like(pattern, escape="\\")
+
+
+def contains_pattern(text: str) -> str:
+    """The LIKE pattern of :func:`contains`: ``%text%``, lower-cased, wildcards escaped."""
     needle = text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return expression.like(f"%{needle}%", escape="\\")
+    return f"%{needle}%"
 
 
 @dataclass(frozen=True)
@@ -167,11 +175,17 @@ def paginate(
     page_size: int,
     key: Any | None = None,
     rows: Rows | None = None,
+    params: Mapping[str, Any] | None = None,
 ) -> Page:
     """One page of ``statement``, and its total.
 
     ``statement`` selects one ORM entity, the page's items; or, with ``rows``, plain columns
     (see :class:`Rows`).
+
+    ``params`` marks a *prepared* statement: one built once (and kept) with ``bindparam``s,
+    whose values ``params`` gives. The statements paginate derives from it, the page with its
+    count and the count alone, are then built once too (:func:`_prepared`). Building them and
+    their cache keys anew was a measured 137 µs per list, about a tenth of one.
 
     The total is counted exactly up to EXACT_COUNT_LIMIT matching rows (the count stops
     there, so it costs the same on a million rows as on ten thousand). Beyond that, on
@@ -181,29 +195,34 @@ def paginate(
     query; deep ones (from DEFERRED_JOIN_OFFSET) are counted first, so a page past the last is
     answered without asking for it.
     """
-    unordered = statement.order_by(None)
-    capped = capped_count(statement)
+    widen = rows.widen if rows else None
+    capped, counted = (_prepared if params is not None else _derived)(statement, widen)
+    values = dict(params or {})
     offset = (page - 1) * page_size
     items: list[Any] | None = None
     if offset < DEFERRED_JOIN_OFFSET:
         # One round trip: the page, with the capped count beside each row (an uncorrelated
         # subquery, evaluated once). Only an empty page past the first needs the count alone.
-        counted = page_with_count(statement, page_size, offset, rows.widen if rows else None)
+        page_values = {**values, _LIMIT: page_size, _OFFSET: offset}
         if rows is None:
-            found = db.session.execute(counted).all()
+            found = db.session.execute(counted, page_values).all()
             items = [row[0] for row in found]
         else:  # plain columns: no ORM entities to build, so past the ORM session's execute
-            found = db.session.connection().execute(counted).all()
+            found = db.session.connection().execute(counted, page_values).all()
             items = [rows.item(row) for row in found]
-        total = found[0][-1] if found else 0 if page == 1 else db.session.scalar(capped) or 0
+        total = found[0][-1] if found else 0
+        if not found and page > 1:
+            total = db.session.scalar(capped, values) or 0
     else:
-        total = db.session.scalar(capped) or 0
+        total = db.session.scalar(capped, values) or 0
     exact = True
     if total > EXACT_COUNT_LIMIT:
+        unordered = statement.order_by(None)
         if db.engine.dialect.name == "postgresql":
-            total, exact = max(_estimate_rows(unordered), EXACT_COUNT_LIMIT + 1), False
+            total, exact = max(_estimate_rows(unordered, values), EXACT_COUNT_LIMIT + 1), False
         else:  # SQLite has no estimates (and is not meant for large data): count it all
-            total = db.session.scalar(select(func.count()).select_from(unordered.subquery())) or 0
+            everything = select(func.count()).select_from(unordered.subquery())
+            total = db.session.scalar(everything, values) or 0
     if not exact and offset >= MAX_OFFSET:
         raise ValidationFailed(
             f"Lists this large are served {MAX_OFFSET} items deep; narrow the list (q, filters) "
@@ -215,19 +234,41 @@ def paginate(
             items = []
         elif key is not None:  # deep: find the page's keys in the index first
             keys = statement.with_only_columns(key).limit(page_size).offset(offset)
-            items = _fetch(statement, rows, lambda s: s.where(key.in_(keys.scalar_subquery())))
+            narrow = lambda s: s.where(key.in_(keys.scalar_subquery()))  # noqa: E731
+            items = _fetch(statement, rows, narrow, values)
         else:
-            items = _fetch(statement, rows, lambda s: s.limit(page_size).offset(offset))
+            items = _fetch(statement, rows, lambda s: s.limit(page_size).offset(offset), values)
     return Page(items=items, total=total, page=page, page_size=page_size, total_exact=exact)
 
 
 def _fetch(
-    statement: Select[Any], rows: Rows | None, narrow: Callable[[Select[Any]], Select[Any]]
+    statement: Select[Any],
+    rows: Rows | None,
+    narrow: Callable[[Select[Any]], Select[Any]],
+    values: Mapping[str, Any],
 ) -> list[Any]:
     if rows is None:
-        return list(db.session.scalars(narrow(statement)))
-    found = db.session.connection().execute(narrow(rows.widen(statement)))
+        return list(db.session.scalars(narrow(statement), values))
+    found = db.session.connection().execute(narrow(rows.widen(statement)), values)
     return [rows.item(row) for row in found]
+
+
+# The bind parameters of a shallow page's LIMIT and OFFSET (see _derived).
+_LIMIT, _OFFSET = "cf_page_limit", "cf_page_offset"
+
+
+def _derived(
+    statement: Select[Any], widen: Callable[[Select[Any]], Select[Any]] | None
+) -> tuple[Select[Any], Select[Any]]:
+    """The capped count of ``statement``, and a shallow page with that count, whose LIMIT and
+    OFFSET are bind parameters: neither depends on which page is asked for."""
+    return capped_count(statement), page_with_count(
+        statement, bindparam(_LIMIT), bindparam(_OFFSET), widen
+    )
+
+
+# For prepared statements: a handful per list endpoint (each kept by its module), so bounded.
+_prepared = functools.lru_cache(maxsize=256)(_derived)
 
 
 def capped_count(statement: Select[Any]) -> Select[Any]:
@@ -238,8 +279,8 @@ def capped_count(statement: Select[Any]) -> Select[Any]:
 
 def page_with_count(
     statement: Select[Any],
-    limit: int,
-    offset: int,
+    limit: int | BindParameter[Any],
+    offset: int | BindParameter[Any],
     widen: Callable[[Select[Any]], Select[Any]] | None = None,
 ) -> Select[Any]:
     """One page of ``statement`` (``widen``-ed), each row followed by the capped count (of the
@@ -248,12 +289,12 @@ def page_with_count(
     return page.add_columns(capped_count(statement).scalar_subquery()).limit(limit).offset(offset)
 
 
-def _estimate_rows(statement: Select[Any]) -> int:
+def _estimate_rows(statement: Select[Any], values: Mapping[str, Any]) -> int:
     """PostgreSQL's estimate of how many rows ``statement`` returns (EXPLAIN, not a count)."""
     compiled = statement.compile(dialect=db.engine.dialect)
     params = {
         key: str(value) if isinstance(value, uuid.UUID) else value
-        for key, value in compiled.params.items()
+        for key, value in compiled.construct_params(dict(values)).items()
     }
     cursor = db.session.connection().connection.cursor()
     try:

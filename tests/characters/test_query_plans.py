@@ -90,7 +90,7 @@ def test_list_queries_use_indexes(app, populated, query):
     args = {k: v for k, v in query.items() if v is not None}
     with app.app_context():
         viewer = db.session.merge(populated)
-        statement = list_statement(viewer=viewer, query=args)
+        statement, values = list_statement(viewer=viewer, query=args)
         keys = statement.with_only_columns(Character.id).limit(20).offset(9000)
         candidates = (  # what paginate() sends: shallow pages, the count, deep pages' keys
             page_with_count(statement, 20, 200, views.with_owners),
@@ -100,7 +100,8 @@ def test_list_queries_use_indexes(app, populated, query):
         for candidate in candidates:
             compiled = candidate.compile(dialect=db.engine.dialect)
             params = {
-                k: str(v) if isinstance(v, uuid.UUID) else v for k, v in compiled.params.items()
+                k: str(v) if isinstance(v, uuid.UUID) else v
+                for k, v in compiled.construct_params(values).items()
             }
             cursor = db.session.connection().connection.cursor()
             cursor.execute("SET LOCAL enable_seqscan = off")

@@ -443,6 +443,22 @@ def test_search_filter_sort_and_pages(client, alice, template):
         assert client.get(f"{BASE}?{bad}", headers=alice.auth).status_code == 422, bad
 
 
+def test_prepared_list_statements_take_each_requests_values(client, alice, bob):
+    """Each list variant is built once (service._list_statement) and bound per request."""
+    for name in ("100% Orc", "Half_Elf", "Plain"):
+        create(client, alice, name=name)
+    create(client, bob, name="Bob's 100% Orc")
+    names = lambda path, who: [c["name"] for c in client.get(path, headers=who.auth).get_json()]  # noqa: E731
+    for _ in range(2):  # alternately, so the second round reuses both prepared statements
+        assert names(f"{BASE}?sort=name", alice) == ["100% Orc", "Half_Elf", "Plain"]
+        assert names(f"{BASE}?sort=name", bob) == ["Bob's 100% Orc"]
+    assert names(f"{BASE}?q=%25", alice) == ["100% Orc"]  # wildcards are taken literally
+    assert names(f"{BASE}?q=_", alice) == ["Half_Elf"]
+    assert names(f"{BASE}?q=%25", bob) == ["Bob's 100% Orc"]
+    pages = [names(f"{BASE}?sort=name&page_size=1&page={n}", alice) for n in (1, 2, 3, 4)]
+    assert pages == [["100% Orc"], ["Half_Elf"], ["Plain"], []]
+
+
 def test_list_issues_a_constant_number_of_queries(app, client):
     from app.extensions import db
 
