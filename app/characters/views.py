@@ -23,6 +23,7 @@ from sqlalchemy import Row, Select, bindparam, select
 
 from app.characters.models import Character, portrait_view
 from app.common.pagination import Rows
+from app.common.prepared import prepared
 from app.users.models import User
 
 # every column but the rerolls, which only an edit needs
@@ -83,7 +84,9 @@ def with_owners(statement: Select[Any]) -> Select[Any]:
 # CHARACTERS is what a list filters and orders, then pages with ROWS (the owners are joined to
 # the page's rows only); BY_ID is the statement for a single character.
 CHARACTERS = select(*_CHARACTER_COLUMNS)
-BY_ID = with_owners(CHARACTERS.where(Character.id == bindparam("character_id")))
+BY_ID = prepared(
+    with_owners(CHARACTERS.where(Character.id == bindparam("character_id"))), "cf_character_by_id"
+)
 
 
 def from_row(row: Row[Any]) -> CharacterView:

@@ -1,0 +1,141 @@
+"""Server-side prepared statements for marked reads (app.common.prepared)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import psycopg2
+import pytest
+from sqlalchemy import event, select, text
+
+from app.common.prepared import prepared, to_prepare
+from app.extensions import db
+
+BASE = "/api/v1/characters"
+
+
+def test_placeholders_become_numbered_parameters():
+    body, names = to_prepare(
+        "SELECT %(a)s, %(b_1)s WHERE x = %(a)s AND name LIKE '%%x' AND %(weird.name)s"
+    )
+    assert body == "SELECT $1, $2 WHERE x = $1 AND name LIKE '%x' AND $3"
+    assert names == ["a", "b_1", "weird.name"]
+    assert to_prepare("SELECT 1") == ("SELECT 1", [])
+
+
+def test_names_are_checked():
+    with pytest.raises(ValueError, match="not a prepared statement name"):
+        prepared(select(1), "no spaces; DROP TABLE users")
+    assert prepared(select(1), "cf_one").get_execution_options()["cf_prepared"] == "cf_one"
+
+
+@pytest.fixture
+def sent(app) -> Iterator[list[str]]:
+    """Every statement as it reached the server (after every hook rewrote it)."""
+    with app.app_context():
+        engine = db.engine
+    statements: list[str] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        statements.append(statement)
+
+    event.listen(engine, "after_cursor_execute", record)
+    yield statements
+    event.remove(engine, "after_cursor_execute", record)
+
+
+def prepared_names(app) -> list[set[str]]:
+    """The statements each idle pooled connection has prepared, as the server tells."""
+    with app.app_context():
+        pool = db.engine.pool
+        held = [pool.connect() for _ in range(pool.checkedin())]
+        try:
+            names = []
+            for connection in held:
+                cursor = connection.cursor()
+                cursor.execute("SELECT name FROM pg_prepared_statements")
+                names.append({row[0] for row in cursor.fetchall()})
+                cursor.close()
+                connection.rollback()
+            return names
+        finally:
+            for connection in held:
+                connection.close()
+
+
+@pytest.mark.postgres_only
+def test_a_read_by_id_is_prepared_once_per_connection(app, client, alice, bob, sent):
+    created = client.post(BASE, json={"name": "Prep", "is_public": True}, headers=alice.auth)
+    url = f"{BASE}/{created.get_json()['id']}"
+    sent.clear()
+    reads = [client.get(url, headers=who.auth) for who in (alice, bob, alice)]
+    assert all(r.status_code == 200 and r.get_json() == created.get_json() for r in reads)
+    executes = [s for s in sent if "EXECUTE cf_character_by_id(" in s]
+    assert len(executes) == 3
+    # the session check still travels in front of it, one round trip per read
+    assert all(s.startswith("SELECT cf_assert_live_session(") for s in executes)
+    assert any("cf_character_by_id" in names for names in prepared_names(app))
+    assert (
+        client.get(f"{BASE}/00000000-0000-0000-0000-000000000000", headers=alice.auth).status_code
+        == 404
+    )
+
+
+@pytest.mark.postgres_only
+def test_a_revoked_token_is_refused_on_a_prepared_read(client, alice):
+    created = client.post(BASE, json={"name": "Prep"}, headers=alice.auth)
+    url = f"{BASE}/{created.get_json()['id']}"
+    assert client.get(url, headers=alice.auth).status_code == 200
+    assert client.post("/api/v1/auth/logout", headers=alice.auth).status_code == 204
+    refused = client.get(url, headers=alice.auth)
+    assert refused.status_code == 401
+    assert refused.headers["WWW-Authenticate"].startswith("Bearer")
+
+
+@pytest.mark.postgres_only
+def test_a_new_connection_prepares_again(app, client, alice, database_url, sent):
+    """A connection the server ended takes its prepared statements with it."""
+    created = client.post(BASE, json={"name": "Prep"}, headers=alice.auth)
+    url = f"{BASE}/{created.get_json()['id']}"
+    assert client.get(url, headers=alice.auth).status_code == 200
+    admin = psycopg2.connect(database_url)
+    try:
+        admin.autocommit = True
+        with admin.cursor() as cursor:  # every other backend of this database: the pool's
+            cursor.execute(
+                "SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+    finally:
+        admin.close()
+    sent.clear()
+    again = client.get(url, headers=alice.auth)
+    assert again.status_code == 200 and again.get_json() == created.get_json()
+    assert any("EXECUTE cf_character_by_id(" in s for s in sent)
+    assert any("cf_character_by_id" in names for names in prepared_names(app))
+
+
+@pytest.mark.postgres_only
+def test_inside_a_transaction_the_statement_is_sent_as_text(app, sent):
+    """A failed PREPARE would abort a transaction, so there it is never tried."""
+    statement = prepared(select(text("1 AS one")), "cf_test_in_transaction")
+    with app.app_context():
+        assert db.session.execute(statement).scalar() == 1  # the session's transaction
+        db.session.rollback()
+    assert sent[-1].startswith("SELECT 1 AS one")  # not EXECUTE cf_test_in_transaction
+
+
+@pytest.mark.postgres_only
+def test_one_name_for_two_statements_is_refused(app):
+    with app.app_context(), db.engine.connect() as connection:
+        connection.connection.dbapi_connection.autocommit = True
+        try:
+            one = prepared(select(text("1")), "cf_test_twice")
+            assert connection.execute(one).scalar() == 1
+            assert connection.execute(one).scalar() == 1
+            with pytest.raises(RuntimeError, match="names two statements"):
+                connection.execute(prepared(select(text("2")), "cf_test_twice"))
+        finally:
+            connection.connection.dbapi_connection.autocommit = False
+            connection.invalidate()  # drop its prepared statements with it
