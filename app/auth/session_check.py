@@ -30,6 +30,7 @@ from sqlalchemy import Select, bindparam, event, select
 from sqlalchemy.engine import Engine
 
 from app.auth.models import LoginSession
+from app.common.prepared import prepared
 from app.errors import ServiceUnavailable, Unauthorized, handle_exception
 from app.extensions import db
 from app.users.models import User
@@ -81,8 +82,8 @@ def _live_session(*columns: Any) -> Select[Any]:
     )
 
 
-_LIVE_SESSION_CALLER = _live_session(User.id, User.role)
-_LIVE_SESSION_USER = _live_session(User)
+_LIVE_SESSION_CALLER = prepared(_live_session(User.id, User.role), "cf_live_session_caller")
+_LIVE_SESSION_USER = prepared(_live_session(User), "cf_live_session_user")
 
 
 def load_caller(session_id: uuid.UUID, user_id: uuid.UUID) -> Caller:

@@ -20,6 +20,7 @@ from app.character_templates.models import Template
 from app.characters import views
 from app.characters.models import Character
 from app.common.pagination import Page, contains, contains_pattern, order_by_clause, paginate
+from app.common.prepared import prepared
 from app.common.text import clean_text
 from app.errors import Forbidden, NotFound, ValidationFailed, field_errors
 from app.extensions import db
@@ -106,9 +107,12 @@ def _resolve(
 
 # What making a character needs of its template: who may use it, its version and name (the
 # compiled definition comes from the per-worker cache, by version). Built once.
-_TEMPLATE_IN_USE = select(
-    Template.id, Template.owner_id, Template.is_public, Template.version, Template.name
-).where(Template.id == bindparam("template_id"))
+_TEMPLATE_IN_USE = prepared(
+    select(
+        Template.id, Template.owner_id, Template.is_public, Template.version, Template.name
+    ).where(Template.id == bindparam("template_id")),
+    "cf_template_in_use",
+)
 
 
 def _usable_template(viewer: Viewer, template_id: uuid.UUID) -> tuple[Row[Any], CompiledTemplate]:

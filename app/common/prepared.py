@@ -1,17 +1,18 @@
-"""Server-side prepared statements for the hottest reads, on PostgreSQL.
+"""Server-side prepared statements for the hottest lookups, on PostgreSQL.
 
 psycopg2 sends every statement as text, so PostgreSQL parses and plans it anew each time. For
 ``GET /characters/{id}`` that is most of the database's work: measured with pgbench on the
 scale database, the statement took 0.157 ms as text and 0.072 ms prepared, and the difference
 is planning (0.142 ms with ``plan_cache_mode=force_custom_plan``). A statement marked with
-:func:`prepared` is, on PostgreSQL and outside a transaction (the reads of
-app.common.database), ``PREPARE``d once per connection and from then on sent as
-``EXECUTE name(…)`` with the same parameters. PostgreSQL switches a prepared statement to its
+:func:`prepared` is, on PostgreSQL, ``PREPARE``d once per connection and from then on sent as
+``EXECUTE name(…)`` with the same parameters (a prepared statement belongs to the connection,
+not to a transaction: a rollback keeps it). PostgreSQL switches a prepared statement to its
 generic plan only when that plan is estimated no worse than the plans made for the values
 (after five executions); for a lookup by primary key it is the same plan.
 
-Only statements chosen by hand are marked, each under a fixed name: a lookup whose plan cannot
-depend on its values. Everything else, SQLite included, runs as before. The deferred session
+Only statements chosen by hand are marked, each under a fixed name: lookups by key whose plan
+cannot depend on their values (the read by id, a write's session check, the template a
+character is made from). Everything else, SQLite included, runs as before. The deferred session
 check (app.auth.session_check) is added in front of the ``EXECUTE`` as it would be in front of
 the statement. Prepared statements live as long as their connection; the pool's record of which
 names a connection has prepared is dropped with the connection.
@@ -56,7 +57,6 @@ def to_prepare(statement: str) -> tuple[str, list[str]]:
 
 def install(engine: Engine) -> None:
     """Send marked statements prepared on this (PostgreSQL) engine."""
-    dbapi_error = engine.dialect.loaded_dbapi.Error
 
     # insert=True: before the session check's hook, which puts its call in front of the result
     @event.listens_for(engine, "before_cursor_execute", retval=True, insert=True)
@@ -66,17 +66,15 @@ def install(engine: Engine) -> None:
         name = context.execution_options.get(OPTION) if context is not None else None
         if name is None or executemany or not isinstance(parameters, dict):
             return statement, parameters
-        if not cursor.connection.autocommit:  # a failed PREPARE would abort the transaction
-            return statement, parameters
         body, names = to_prepare(statement)
         known: dict[str, str] = conn.info.setdefault(_PREPARED, {})
         if known.get(name) != body:
             if name in known:  # one name for two statements: a programming error, said loudly
                 raise RuntimeError(f"prepared statement {name} names two statements")
-            try:
-                cursor.execute(f"PREPARE {name} AS {body}")
-            except dbapi_error:  # harmless outside a transaction: send the statement as text,
-                return statement, parameters  # where a lost connection is reported as usual
+            # A failure here is reported like the statement's own (SQLAlchemy wraps errors from
+            # this hook too): PREPARE fails where the statement would, a lost connection or a
+            # lock timeout; a statement PostgreSQL cannot prepare at all fails every test.
+            cursor.execute(f"PREPARE {name} AS {body}")
             known[name] = body
         arguments = ", ".join(f"%({key})s" for key in names)
         return f"EXECUTE {name}({arguments})" if names else f"EXECUTE {name}", parameters

@@ -65,13 +65,13 @@ def test_a_write_checks_its_session_first_with_a_query_of_its_own(probe_app, pro
         response = probe.patch(ME, json={"bio": "x"}, headers={**alice.auth, "If-Match": "*"})
     assert response.status_code in (200, 412)
     assert "cf_assert_live_session" not in sent[0]
-    assert "login_sessions" in sent[0]
+    assert sent[0].startswith("EXECUTE cf_live_session_user(")  # prepared (app.common.prepared)
 
 
 def test_a_read_without_any_statement_is_checked_before_it_answers(probe_app, probe, alice):
     with statements(probe_app) as sent:
         assert probe.get(PRIVATE, headers=alice.auth).status_code == 200
-    assert len(sent) == 1 and "login_sessions" in sent[0]
+    assert len(sent) == 1 and sent[0].startswith("EXECUTE cf_live_session_caller(")
 
 
 def test_logout_is_seen_by_the_next_request(probe, client, alice):
@@ -105,7 +105,8 @@ def test_a_change_made_in_sql_is_seen_by_the_next_request(probe, alice, database
 def test_a_new_role_counts_from_the_next_request(probe_app, probe, alice, database_url):
     with statements(probe_app) as sent:
         assert probe.get(USERS, headers=alice.auth).status_code == 403
-    assert len(sent) == 1 and "login_sessions" in sent[0]  # the role, read with the session
+    assert len(sent) == 1  # the role, read with the session
+    assert sent[0].startswith("EXECUTE cf_live_session_caller(")
     run_sql(database_url, "UPDATE users SET role = 'admin' WHERE id = %s", alice.id)
     assert probe.get(USERS, headers=alice.auth).status_code == 200
     run_sql(database_url, "UPDATE users SET role = 'user' WHERE id = %s", alice.id)
@@ -166,9 +167,14 @@ def test_generating_twice_from_one_template_is_three_statements(probe_app, probe
     with statements(probe_app) as sent:
         assert probe.post(GENERATE, json=body, headers=alice.auth).status_code == 201
     assert len(sent) == 3, sent
-    assert "login_sessions" in sent[0] and "users.password_hash" in sent[0]
-    assert sent[1].startswith("SELECT templates.id") and "definition" not in sent[1]
+    assert sent[0].startswith("EXECUTE cf_live_session_user(")
+    assert sent[1].startswith("EXECUTE cf_template_in_use(")
     assert sent[2].startswith("INSERT INTO characters")
+    from app.auth.session_check import _LIVE_SESSION_USER
+    from app.characters.service import _TEMPLATE_IN_USE
+
+    assert "users.password_hash" in str(_LIVE_SESSION_USER)  # the account, loaded whole
+    assert "definition" not in str(_TEMPLATE_IN_USE)  # the template: five columns
 
 
 def test_reads_on_a_schema_without_the_function_are_503_not_500(probe, alice, database_url):

@@ -117,13 +117,22 @@ def test_a_new_connection_prepares_again(app, client, alice, database_url, sent)
 
 
 @pytest.mark.postgres_only
-def test_inside_a_transaction_the_statement_is_sent_as_text(app, sent):
-    """A failed PREPARE would abort a transaction, so there it is never tried."""
+def test_in_a_transaction_too_and_a_rollback_keeps_it(app, sent):
     statement = prepared(select(text("1 AS one")), "cf_test_in_transaction")
     with app.app_context():
-        assert db.session.execute(statement).scalar() == 1  # the session's transaction
-        db.session.rollback()
-    assert sent[-1].startswith("SELECT 1 AS one")  # not EXECUTE cf_test_in_transaction
+        for _ in range(2):
+            assert db.session.execute(statement).scalar() == 1  # in the session's transaction
+            db.session.rollback()
+    assert sent[-2:] == ["EXECUTE cf_test_in_transaction", "EXECUTE cf_test_in_transaction"]
+
+
+@pytest.mark.postgres_only
+def test_writes_check_the_session_with_a_prepared_statement(client, alice, sent):
+    sent.clear()
+    assert client.post(BASE, json={"name": "W"}, headers=alice.auth).status_code == 201
+    assert any(s.startswith("EXECUTE cf_live_session_user(") for s in sent)
+    assert client.post("/api/v1/auth/logout", headers=alice.auth).status_code == 204
+    assert client.post(BASE, json={"name": "W"}, headers=alice.auth).status_code == 401
 
 
 @pytest.mark.postgres_only
