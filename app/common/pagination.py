@@ -197,7 +197,7 @@ def paginate(
     """
     widen = rows.widen if rows else None
     capped, counted = (_prepared if params is not None else _derived)(statement, widen)
-    values = dict(params or {})
+    values = params or {}
     offset = (page - 1) * page_size
     items: list[Any] | None = None
     if offset < DEFERRED_JOIN_OFFSET:

@@ -20,6 +20,7 @@ names a connection has prepared is dropped with the connection.
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Any, TypeVar
 
@@ -55,6 +56,14 @@ def to_prepare(statement: str) -> tuple[str, list[str]]:
     return _PLACEHOLDER.sub(number, statement).replace("%%", "%"), names
 
 
+@functools.lru_cache(maxsize=64)  # a handful of marked statements, each compiled once
+def _rewritten(name: str, statement: str) -> tuple[str, str]:
+    """What ``PREPARE name`` prepares for ``statement``, and the ``EXECUTE`` that runs it."""
+    body, names = to_prepare(statement)
+    arguments = ", ".join(f"%({key})s" for key in names)
+    return body, f"EXECUTE {name}({arguments})" if names else f"EXECUTE {name}"
+
+
 def install(engine: Engine) -> None:
     """Send marked statements prepared on this (PostgreSQL) engine."""
 
@@ -66,7 +75,7 @@ def install(engine: Engine) -> None:
         name = context.execution_options.get(OPTION) if context is not None else None
         if name is None or executemany or not isinstance(parameters, dict):
             return statement, parameters
-        body, names = to_prepare(statement)
+        body, execute = _rewritten(name, statement)
         known: dict[str, str] = conn.info.setdefault(_PREPARED, {})
         if known.get(name) != body:
             if name in known:  # one name for two statements: a programming error, said loudly
@@ -76,5 +85,4 @@ def install(engine: Engine) -> None:
             # lock timeout; a statement PostgreSQL cannot prepare at all fails every test.
             cursor.execute(f"PREPARE {name} AS {body}")
             known[name] = body
-        arguments = ", ".join(f"%({key})s" for key in names)
-        return f"EXECUTE {name}({arguments})" if names else f"EXECUTE {name}", parameters
+        return execute, parameters

@@ -16,15 +16,12 @@ the hook runs on every request again, as flask-limiter intends: slower, never la
 
 from __future__ import annotations
 
-from typing import Any
-
 from flask import Flask
 from flask_limiter import Limiter
 
 # Where flask-limiter 4 keeps the limits its before_request hook applies; anything but an empty
-# container (a missing attribute included) means "run the hook".
+# container (a missing attribute included: the default True) means "run the hook".
 _MANAGER_LIMITS = ("_application_limits", "_default_limits", "_blueprint_limits")
-_NOT_FOUND: Any = (True,)
 
 
 def has_request_wide_limits(limiter: Limiter) -> bool:
@@ -32,9 +29,9 @@ def has_request_wide_limits(limiter: Limiter) -> bool:
     manager = getattr(limiter, "limit_manager", None)
     if manager is None:
         return True
-    if any(getattr(manager, name, _NOT_FOUND) for name in _MANAGER_LIMITS):
+    if any(getattr(manager, name, True) for name in _MANAGER_LIMITS):
         return True
-    return bool(getattr(limiter, "_meta_limits", _NOT_FOUND))
+    return bool(getattr(limiter, "_meta_limits", True))
 
 
 def install(app: Flask, limiter: Limiter) -> None:

@@ -5,18 +5,12 @@ every worker."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
-from typing import Any
 
-import psycopg2
 import pytest
 import requests
-from flask import Flask
-from sqlalchemy import event
 
-from app.extensions import db
 from tests.support.factories import PASSWORD
+from tests.support.sql import run_sql, statements
 
 pytestmark = pytest.mark.postgres_only
 
@@ -24,33 +18,6 @@ PRIVATE = "/api/v1/_probe/private"  # authenticated, touches nothing else
 ME = "/api/v1/users/me"
 USERS = "/api/v1/users"
 GENERATE = "/api/v1/characters/generate"
-
-
-@contextmanager
-def statements(application: Flask) -> Iterator[list[str]]:
-    """The SQL statements the app's engine sends while the block runs."""
-    sent: list[str] = []
-
-    def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        sent.append(statement)
-
-    with application.app_context():
-        engine = db.engine
-    event.listen(engine, "before_cursor_execute", record)
-    try:
-        yield sent
-    finally:
-        event.remove(engine, "before_cursor_execute", record)
-
-
-def run_sql(database_url: str, sql: str, *params: Any) -> None:
-    """What an operator (or another service) does directly in the database."""
-    connection = psycopg2.connect(database_url)
-    try:
-        with connection, connection.cursor() as cursor:
-            cursor.execute(sql, params)
-    finally:
-        connection.close()
 
 
 def test_a_read_sends_its_session_check_with_its_first_statement(probe_app, probe, alice):

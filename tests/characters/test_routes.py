@@ -7,9 +7,9 @@ import json
 import uuid
 
 import pytest
-from sqlalchemy import event
 
 from tests.support.factories import SIMPLE_DEFINITION, create_template, make_account
+from tests.support.sql import statements
 
 BASE = "/api/v1/characters"
 
@@ -468,20 +468,10 @@ def test_list_issues_a_constant_number_of_queries(app, client):
     viewer = owners[0]
 
     def count_queries(page_size: int) -> int:
-        statements: list[str] = []
-
-        def record(conn, cursor, statement, *args):
-            statements.append(statement)
-
-        with app.app_context():
-            engine = db.engine
-        event.listen(engine, "before_cursor_execute", record)
-        try:
+        with statements(app) as sent:
             response = client.get(f"{BASE}?scope=public&page_size={page_size}", headers=viewer.auth)
             assert len(response.get_json()) == page_size
-        finally:
-            event.remove(engine, "before_cursor_execute", record)
-        return len(statements)
+        return len(sent)
 
     # the page, its owners joined and its capped count beside it, in one statement; plus the
     # session check: a statement of its own on SQLite, carried by that one on PostgreSQL

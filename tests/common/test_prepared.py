@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
 
-import psycopg2
 import pytest
-from sqlalchemy import event, select, text
+from sqlalchemy import select, text
 
 from app.common.prepared import prepared, to_prepare
 from app.extensions import db
+from tests.support.sql import run_sql, statements
 
 BASE = "/api/v1/characters"
 
@@ -33,16 +32,8 @@ def test_names_are_checked():
 @pytest.fixture
 def sent(app) -> Iterator[list[str]]:
     """Every statement as it reached the server (after every hook rewrote it)."""
-    with app.app_context():
-        engine = db.engine
-    statements: list[str] = []
-
-    def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        statements.append(statement)
-
-    event.listen(engine, "after_cursor_execute", record)
-    yield statements
-    event.remove(engine, "after_cursor_execute", record)
+    with statements(app) as recorded:
+        yield recorded
 
 
 def prepared_names(app) -> list[set[str]]:
@@ -99,16 +90,11 @@ def test_a_new_connection_prepares_again(app, client, alice, database_url, sent)
     created = client.post(BASE, json={"name": "Prep"}, headers=alice.auth)
     url = f"{BASE}/{created.get_json()['id']}"
     assert client.get(url, headers=alice.auth).status_code == 200
-    admin = psycopg2.connect(database_url)
-    try:
-        admin.autocommit = True
-        with admin.cursor() as cursor:  # every other backend of this database: the pool's
-            cursor.execute(
-                "SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity "
-                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
-            )
-    finally:
-        admin.close()
+    run_sql(  # every other backend of this database: the pool's
+        database_url,
+        "SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity "
+        "WHERE datname = current_database() AND pid <> pg_backend_pid()",
+    )
     sent.clear()
     again = client.get(url, headers=alice.auth)
     assert again.status_code == 200 and again.get_json() == created.get_json()
