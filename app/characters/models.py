@@ -23,12 +23,26 @@ class Character(db.Model):
     # Every list order is served by an index, in both directions: (scope column, sort column, id)
     # for scope=mine (owner_id) and scope=public (is_public). Indexes on expressions — lower(name)
     # for sort=name, and a trigram GIN index for ?q= on PostgreSQL — live in the migration
-    # (EXPRESSION_INDEXES), as Alembic cannot compare expression indexes with the models.
+    # (EXPRESSION_INDEXES), as Alembic cannot compare expression indexes with the models. On
+    # PostgreSQL the public indexes carry the name too, so a search (?q=) for a common fragment
+    # is an index-only walk down the list's order (migration 8e4f1a2b6c90).
     __table_args__ = (
         Index("ix_characters_owner_created", "owner_id", "created_at", "id"),
         Index("ix_characters_owner_updated", "owner_id", "updated_at", "id"),
-        Index("ix_characters_public_created", "is_public", "created_at", "id"),
-        Index("ix_characters_public_updated", "is_public", "updated_at", "id"),
+        Index(
+            "ix_characters_public_created",
+            "is_public",
+            "created_at",
+            "id",
+            postgresql_include=["name"],
+        ),
+        Index(
+            "ix_characters_public_updated",
+            "is_public",
+            "updated_at",
+            "id",
+            postgresql_include=["name"],
+        ),
         Index("ix_characters_template_id", "template_id"),
     )
 

@@ -165,6 +165,7 @@ def list_characters(*, viewer: Viewer, query: dict[str, Any]) -> Page:
         key=Character.id,
         rows=views.ROWS,
         params=params,
+        search="name_pattern" in params,
     )
 
 

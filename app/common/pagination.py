@@ -176,6 +176,7 @@ def paginate(
     key: Any | None = None,
     rows: Rows | None = None,
     params: Mapping[str, Any] | None = None,
+    search: bool = False,
 ) -> Page:
     """One page of ``statement``, and its total.
 
@@ -194,34 +195,56 @@ def paginate(
     list with filters, or reverse the sort). Shallow pages come with their count in the same
     query; deep ones (from DEFERRED_JOIN_OFFSET) are counted first, so a page past the last is
     answered without asking for it.
+
+    ``search`` marks a statement that filters on a substring (``?q=``). Its matches cannot be
+    counted without visiting each one: the trigram index only names candidates, each checked
+    in the table, so even counting to EXACT_COUNT_LIMIT + 1 costs more than the page when a
+    fragment is in, say, 0.3% of a million names. So on PostgreSQL a search asks the planner
+    first (one EXPLAIN; the statistics on ``lower(name)`` are kept fine enough for this, see
+    migration 8e4f1a2b6c90). When it expects more than EXACT_COUNT_LIMIT rows nothing is
+    counted: the page is fetched with one row more, which tells whether another page follows,
+    and the total is the estimate, never less than what the page shows exists (flagged
+    inexact); on the last page the total is exact after all. Otherwise it is counted as above.
     """
     widen = rows.widen if rows else None
-    capped, counted = (_prepared if params is not None else _derived)(statement, widen)
+    derived = (_prepared if params is not None else _Derived)(statement, widen, key)
     values = params or {}
     offset = (page - 1) * page_size
+    expected: int | None = None  # the planner's estimate of the total, once asked
+    if search and offset < MAX_OFFSET and db.engine.dialect.name == "postgresql":
+        expected = _estimate_rows(derived.unordered, values, cached=params is not None)
+        if expected > EXACT_COUNT_LIMIT:
+            found = _page_and_one(derived, rows, page_size, offset, values)
+            if len(found) > page_size:  # another page follows
+                total = max(expected, offset + len(found))
+                return Page(found[:page_size], total, page, page_size, total_exact=False)
+            if found:  # the last page: the total is known exactly
+                return Page(found, offset + len(found), page, page_size)
+            # a page past the last: count, as below
     items: list[Any] | None = None
     if offset < DEFERRED_JOIN_OFFSET:
         # One round trip: the page, with the capped count beside each row (an uncorrelated
         # subquery, evaluated once). Only an empty page past the first needs the count alone.
         page_values = {**values, _LIMIT: page_size, _OFFSET: offset}
         if rows is None:
-            found = db.session.execute(counted, page_values).all()
+            found = db.session.execute(derived.counted, page_values).all()
             items = [row[0] for row in found]
         else:  # plain columns: no ORM entities to build, so past the ORM session's execute
-            found = db.session.connection().execute(counted, page_values).all()
+            found = db.session.connection().execute(derived.counted, page_values).all()
             items = [rows.item(row) for row in found]
         total = found[0][-1] if found else 0
         if not found and page > 1:
-            total = db.session.scalar(capped, values) or 0
+            total = db.session.scalar(derived.capped, values) or 0
     else:
-        total = db.session.scalar(capped, values) or 0
+        total = db.session.scalar(derived.capped, values) or 0
     exact = True
     if total > EXACT_COUNT_LIMIT:
-        unordered = statement.order_by(None)
         if db.engine.dialect.name == "postgresql":
-            total, exact = max(_estimate_rows(unordered, values), EXACT_COUNT_LIMIT + 1), False
+            if expected is None:
+                expected = _estimate_rows(derived.unordered, values, cached=params is not None)
+            total, exact = max(expected, EXACT_COUNT_LIMIT + 1), False
         else:  # SQLite has no estimates (and is not meant for large data): count it all
-            everything = select(func.count()).select_from(unordered.subquery())
+            everything = select(func.count()).select_from(derived.unordered.subquery())
             total = db.session.scalar(everything, values) or 0
     if not exact and offset >= MAX_OFFSET:
         raise ValidationFailed(
@@ -247,28 +270,75 @@ def _fetch(
     narrow: Callable[[Select[Any]], Select[Any]],
     values: Mapping[str, Any],
 ) -> list[Any]:
+    widened = rows.widen(statement) if rows else statement
+    return _items(narrow(widened), rows, values)
+
+
+def _items(statement: Select[Any], rows: Rows | None, values: Mapping[str, Any]) -> list[Any]:
+    """The items ``statement`` (already widened) selects."""
     if rows is None:
-        return list(db.session.scalars(narrow(statement), values))
-    found = db.session.connection().execute(narrow(rows.widen(statement)), values)
-    return [rows.item(row) for row in found]
+        return list(db.session.scalars(statement, values))
+    return [rows.item(row) for row in db.session.connection().execute(statement, values)]
 
 
-# The bind parameters of a shallow page's LIMIT and OFFSET (see _derived).
+def _page_and_one(
+    derived: _Derived, rows: Rows | None, page_size: int, offset: int, values: Mapping[str, Any]
+) -> list[Any]:
+    """The page at ``offset`` and the row after it, if any; no count. With a key, the page's keys
+    are found first: that query needs only the key and what the statement filters and sorts
+    on, which an index may hold (an index-only scan)."""
+    page = derived.plain if derived.key is None else derived.keyed
+    return _items(page, rows, {**values, _LIMIT: page_size + 1, _OFFSET: offset})
+
+
+# The bind parameters of a page's LIMIT and OFFSET (see _Derived).
 _LIMIT, _OFFSET = "cf_page_limit", "cf_page_offset"
 
 
-def _derived(
-    statement: Select[Any], widen: Callable[[Select[Any]], Select[Any]] | None
-) -> tuple[Select[Any], Select[Any]]:
-    """The capped count of ``statement``, and a shallow page with that count, whose LIMIT and
-    OFFSET are bind parameters: neither depends on which page is asked for."""
-    return capped_count(statement), page_with_count(
-        statement, bindparam(_LIMIT), bindparam(_OFFSET), widen
-    )
+class _Derived:
+    """What paginate sends for ``statement``, each built when first needed. LIMIT and OFFSET
+    are bind parameters, so none of these depends on which page is asked for."""
+
+    def __init__(
+        self,
+        statement: Select[Any],
+        widen: Callable[[Select[Any]], Select[Any]] | None,
+        key: Any | None,
+    ) -> None:
+        self.statement, self.widen, self.key = statement, widen, key
+
+    @functools.cached_property
+    def capped(self) -> Select[Any]:
+        """The capped count."""
+        return capped_count(self.statement)
+
+    @functools.cached_property
+    def counted(self) -> Select[Any]:
+        """A shallow page, each row with the capped count."""
+        return page_with_count(self.statement, bindparam(_LIMIT), bindparam(_OFFSET), self.widen)
+
+    @functools.cached_property
+    def plain(self) -> Select[Any]:
+        """A shallow page alone."""
+        page = self.widen(self.statement) if self.widen else self.statement
+        return page.limit(bindparam(_LIMIT)).offset(bindparam(_OFFSET))
+
+    @functools.cached_property
+    def keyed(self) -> Select[Any]:
+        """A page found by its keys first (the key's column only, so the index may do)."""
+        keys = self.statement.with_only_columns(self.key)
+        keys = keys.limit(bindparam(_LIMIT)).offset(bindparam(_OFFSET))
+        page = self.widen(self.statement) if self.widen else self.statement
+        return page.where(self.key.in_(keys.scalar_subquery()))
+
+    @functools.cached_property
+    def unordered(self) -> Select[Any]:
+        """The statement without its ORDER BY: what an estimate is asked of."""
+        return self.statement.order_by(None)
 
 
 # For prepared statements: a handful per list endpoint (each kept by its module), so bounded.
-_prepared = functools.lru_cache(maxsize=256)(_derived)
+_prepared = functools.lru_cache(maxsize=256)(_Derived)
 
 
 def capped_count(statement: Select[Any]) -> Select[Any]:
@@ -289,17 +359,24 @@ def page_with_count(
     return page.add_columns(capped_count(statement).scalar_subquery()).limit(limit).offset(offset)
 
 
-def _estimate_rows(statement: Select[Any], values: Mapping[str, Any]) -> int:
-    """PostgreSQL's estimate of how many rows ``statement`` returns (EXPLAIN, not a count)."""
-    compiled = statement.compile(dialect=db.engine.dialect)
+def _estimate_rows(statement: Select[Any], values: Mapping[str, Any], *, cached: bool) -> int:
+    """PostgreSQL's estimate of how many rows ``statement`` returns (EXPLAIN, not a count).
+    ``cached``: ``statement`` is kept (prepared, see paginate), and so is its compiled form.
+
+    Sent through the engine like any statement: its errors are SQLAlchemy's (a lost database
+    is a 503), and a read's deferred session check may ride in front of it
+    (app.auth.session_check)."""
+    dialect = db.engine.dialect
+    compiled = _compile(statement, dialect) if cached else statement.compile(dialect=dialect)
     params = {
         key: str(value) if isinstance(value, uuid.UUID) else value
         for key, value in compiled.construct_params(dict(values)).items()
     }
-    cursor = db.session.connection().connection.cursor()
-    try:
-        cursor.execute(f"EXPLAIN (FORMAT JSON) {compiled.string}", params)
-        plan = cursor.fetchone()[0]
-    finally:
-        cursor.close()
+    explain = f"EXPLAIN (FORMAT JSON) {compiled.string}"
+    plan = db.session.connection().exec_driver_sql(explain, params).scalar_one()
     return int(plan[0]["Plan"]["Plan Rows"])
+
+
+@functools.lru_cache(maxsize=256)
+def _compile(statement: Select[Any], dialect: Any) -> Any:
+    return statement.compile(dialect=dialect)

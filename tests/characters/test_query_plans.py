@@ -139,3 +139,104 @@ def test_large_lists_estimate_their_total_and_cap_their_depth(app, client, popul
     assert too_deep.get_json()["errors"]["query"]["page"]
     small = client.get("/api/v1/characters", headers=viewer.auth)  # own list: exact
     assert json.loads(small.headers["X-Pagination"]) == {"total": 0, "total_pages": 0}
+
+
+def _pagination(response) -> dict:
+    assert response.status_code == 200, response.get_json()
+    return json.loads(response.headers["X-Pagination"])
+
+
+def _public_matches(app, fragment: str) -> int:
+    from app.extensions import db
+
+    with app.app_context():
+        return db.session.scalar(
+            text("SELECT count(*) FROM characters WHERE is_public AND lower(name) LIKE :p"),
+            {"p": f"%{fragment}%"},
+        )
+
+
+def test_searches_expected_to_match_many_are_estimated_not_counted(app, client, populated):
+    """A common fragment: its matches are not counted (that would visit each one), the page
+    comes with one row more to tell whether another follows, and the total is the estimate."""
+    from tests.support.factories import make_account
+    from tests.support.sql import statements
+
+    viewer = make_account(client)
+    matches = _public_matches(app, "an")
+    assert matches > 2_000  # "an" is in about a quarter of the names
+    url = "/api/v1/characters?scope=public&q=an"
+    with statements(app) as sent:
+        first = client.get(url, headers=viewer.auth)
+    meta = _pagination(first)
+    assert not [sql for sql in sent if "count(" in sql.lower()], sent
+    assert meta["total_exact"] is False and meta["total"] > 1_000
+    assert meta["next_page"] == 2 and meta["last_page"] == meta["total_pages"]
+    items = first.get_json()
+    assert len(items) == 20 and all("an" in item["name"].lower() for item in items)
+    stamps = [item["created_at"] for item in items]
+    assert stamps == sorted(stamps, reverse=True)  # still newest first
+    second = client.get(f"{url}&page=2", headers=viewer.auth).get_json()
+    assert len(second) == 20 and not {i["id"] for i in second} & {i["id"] for i in items}
+    assert second[0]["created_at"] <= stamps[-1]
+
+    last_page = (matches - 1) // 20 + 1  # the true last page: its total is exact after all
+    last = client.get(f"{url}&page={last_page}", headers=viewer.auth)
+    assert len(last.get_json()) == matches - (last_page - 1) * 20
+    meta = _pagination(last)
+    assert meta["total"] == matches and "total_exact" not in meta and "next_page" not in meta
+
+    past = client.get(f"{url}&page={last_page + 1}", headers=viewer.auth)
+    assert past.get_json() == [] and _pagination(past)["total"] > 1_000  # counted, estimated
+
+
+def test_searches_expected_to_match_few_are_counted_exactly(app, client, populated):
+    from tests.support.factories import make_account
+
+    viewer = make_account(client)
+    matches = _public_matches(app, "quinzor")
+    assert 20 < matches < 1_000
+    response = client.get("/api/v1/characters?scope=public&q=QuinZor", headers=viewer.auth)
+    meta = _pagination(response)
+    assert meta["total"] == matches and "total_exact" not in meta
+    assert all("quinzor" in item["name"].lower() for item in response.get_json())
+
+
+def test_public_order_indexes_carry_the_name_and_names_have_fine_statistics(app, populated):
+    """What lets a common fragment's search walk an index only (migration 8e4f1a2b6c90)."""
+    from app.extensions import db
+
+    with app.app_context():
+        definitions = dict(
+            db.session.execute(
+                text("SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'characters'")
+            ).all()
+        )
+        targets = dict(
+            db.session.execute(
+                text(
+                    "SELECT a.attrelid::regclass::text, a.attstattarget FROM pg_attribute a "
+                    "JOIN pg_index i ON i.indexrelid = a.attrelid "
+                    "WHERE i.indrelid = 'characters'::regclass AND a.attstattarget > 0"
+                )
+            ).all()
+        )
+    for name in ("ix_characters_public_created", "ix_characters_public_updated"):
+        assert definitions[name].endswith("INCLUDE (name)"), definitions[name]
+    assert targets == {"ix_characters_name_trgm": 1000, "ix_characters_public_lower_name": 1000}
+
+
+def test_a_search_estimate_carries_the_session_check(app, client, populated):
+    """The EXPLAIN is the search's first statement, so the revocation check rides on it."""
+    from tests.support.factories import make_account
+    from tests.support.sql import statements
+
+    viewer = make_account(client)
+    url = "/api/v1/characters?scope=public&q=an"
+    with statements(app) as sent:
+        assert client.get(url, headers=viewer.auth).status_code == 200
+    assert "cf_assert_live_session" in sent[0] and "EXPLAIN" in sent[0]
+    assert client.post("/api/v1/auth/logout", headers=viewer.auth).status_code == 204
+    refused = client.get(url, headers=viewer.auth)
+    assert refused.status_code == 401
+    assert refused.headers["Content-Type"] == "application/problem+json"
