@@ -8,7 +8,11 @@ worker noise stay out of the figures) and prints each scenario's median latency 
 and the ratio. Target: every ratio ≤ 2.
 
     BENCH_DATABASE_URL=postgresql://postgres@127.0.0.1:5432/postgres \
-        .venv/bin/python bench/bench_scale.py [--rounds 5] [--repeat 5] [--keep | --reuse]
+        .venv/bin/python bench/bench_scale.py [--rounds 5] [--repeat 5] [--keep | --reuse] \
+        [--sweep N]
+
+``--sweep N`` also times searches for N random name fragments, from rare to common, and prints
+how their ratios are spread: one fixed fragment per scenario could be a lucky one.
 """
 
 from __future__ import annotations
@@ -211,7 +215,9 @@ class Target:
         self.deepest = json.loads(first.headers["X-Pagination"])["last_page"]
 
     def time(self, scenario: str, repeat: int) -> tuple[float, dict]:
-        url = SCENARIOS[scenario].format(deepest=self.deepest)
+        return self.time_url(SCENARIOS[scenario].format(deepest=self.deepest), repeat)
+
+    def time_url(self, url: str, repeat: int) -> tuple[float, dict]:
         timings = []
         response = None
         for _ in range(repeat):
@@ -244,6 +250,53 @@ def measure(small: Target, large: Target, rounds: int, repeat: int) -> dict[str,
     return results
 
 
+def sweep(small: Target, large: Target, count: int, repeat: int, seed: int = 11) -> list[tuple]:
+    """Searches for ``count`` random fragments of two and of three syllables, half each (a fixed
+    share of the names at both sizes: about 0.01% to 0.5%), each timed on both sizes back to
+    back, 3 rounds interleaved: (fragment, 10k ms, 1M ms, ratio, X-Pagination at 1M), worst
+    ratio first."""
+    rng = random.Random(seed)
+    pairs = [a + b for a in SYLLABLES for b in SYLLABLES]
+    fragments = rng.sample(pairs, count - count // 2)
+    fragments += [a + b + c for a, b, c in (rng.sample(SYLLABLES, 3) for _ in range(count // 2))]
+    timings: dict[str, dict] = {f: {"small": [], "large": [], "ratio": []} for f in fragments}
+    for _ in range(3):
+        for fragment in fragments:
+            url = f"/api/v1/characters?scope=public&q={fragment}"
+            small_ms, _ = small.time_url(url, repeat)
+            large_ms, meta = large.time_url(url, repeat)
+            entry = timings[fragment]
+            entry["small"].append(small_ms)
+            entry["large"].append(large_ms)
+            entry["ratio"].append(large_ms / small_ms)
+            entry["meta"] = meta
+    rows = [
+        (
+            fragment,
+            statistics.median(entry["small"]),
+            statistics.median(entry["large"]),
+            statistics.median(entry["ratio"]),
+            entry["meta"],
+        )
+        for fragment, entry in timings.items()
+    ]
+    return sorted(rows, key=lambda row: row[3], reverse=True)
+
+
+def print_sweep(rows: list[tuple]) -> None:
+    ratios = sorted(row[3] for row in rows)
+    over = sum(ratio > 2 for ratio in ratios)
+    p90 = ratios[min(len(ratios) - 1, int(0.9 * len(ratios)))]
+    print(
+        f"\nsweep: {len(rows)} fragments of 2-3 syllables, public, q=…: ratio median "
+        f"{statistics.median(ratios):.2f}, p90 {p90:.2f}, max {ratios[-1]:.2f}; over 2x: {over}"
+    )
+    print(f"{'fragment':14} {'10k ms':>8} {'1M ms':>8} {'ratio':>6}  total at 1M  (worst 8)")
+    for fragment, small, large, ratio, meta in rows[:8]:
+        total = f"{meta['total']:,}" + ("" if meta.get("total_exact", True) else " (estimate)")
+        print(f"{fragment:14} {small:8.2f} {large:8.2f} {ratio:6.2f}  {total}")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--small", type=int, default=10_000)
@@ -252,6 +305,9 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=5, help="requests per scenario per round")
     parser.add_argument("--keep", action="store_true", help="keep the databases afterwards")
     parser.add_argument("--reuse", action="store_true", help="reuse databases kept by --keep")
+    parser.add_argument(
+        "--sweep", type=int, default=0, metavar="N", help="also time N random search fragments"
+    )
     args = parser.parse_args()
     server = os.environ.get("BENCH_DATABASE_URL")
     if not server:
@@ -277,6 +333,7 @@ def main() -> int:
         conn.close()
         targets[label] = Target(url, user_id)
     results = measure(targets["small"], targets["large"], args.rounds, args.repeat)
+    swept = sweep(targets["small"], targets["large"], args.sweep, args.repeat) if args.sweep else []
     for target in targets.values():
         target.close()
     if not (args.keep or args.reuse):
@@ -296,6 +353,8 @@ def main() -> int:
         total = f"{meta['total']:,}" + ("" if meta.get("total_exact", True) else " (estimate)")
         flag = "" if ratio <= 2 else "  <- over 2x"
         print(f"{scenario:30} {small:8.2f} {large:8.2f} {ratio:6.2f}  {total}{flag}")
+    if swept:
+        print_sweep(swept)
     print(f"\nworst ratio {worst:.2f} (target <= 2.0): {'PASS' if worst <= 2 else 'FAIL'}")
     return 0 if worst <= 2 else 1
 

@@ -28,6 +28,10 @@ DEFAULT_PAGE_SIZE = 20
 MAX_PAGE_SIZE = 100
 # Counted exactly up to this many matching rows; beyond, an estimate (PostgreSQL).
 EXACT_COUNT_LIMIT = 1000
+# A search (see paginate) that the planner expects to match more rows than this is not counted.
+# Chosen from the planner's estimates at a million names: rare fragments are put at 33 or 330
+# rows (no or one hit in the statistics), fragments in 0.25% of names at 500-1,900.
+UNCOUNTED_SEARCH_ESTIMATE = 500
 # How deep (in items) a list with an estimated total is served.
 MAX_OFFSET = 10_000
 # From this offset on, pages are fetched with a deferred join (see paginate).
@@ -39,7 +43,9 @@ PAGINATION_HEADERS = {
         '"last_page", "page", "previous_page", "next_page"}` (`previous_page`/`next_page` '
         'absent on the first/last page; `{"total": 0, "total_pages": 0}` when empty). Totals '
         'above 1,000 may be estimates, flagged `"total_exact": false`; such lists are served '
-        "10,000 items deep (`last_page` is the last one served).",
+        "10,000 items deep (`last_page` is the last one served). A search (`q`) expected to "
+        "match more than 500 items is not counted: its total is an estimate, flagged the same "
+        "way, until its last page, whose total is exact.",
         "schema": {"type": "string"},
         "example": '{"total": 45, "total_pages": 3, "first_page": 1, "last_page": 3, '
         '"page": 2, "previous_page": 1, "next_page": 3}',
@@ -198,13 +204,14 @@ def paginate(
 
     ``search`` marks a statement that filters on a substring (``?q=``). Its matches cannot be
     counted without visiting each one: the trigram index only names candidates, each checked
-    in the table, so even counting to EXACT_COUNT_LIMIT + 1 costs more than the page when a
-    fragment is in, say, 0.3% of a million names. So on PostgreSQL a search asks the planner
-    first (one EXPLAIN; the statistics on ``lower(name)`` are kept fine enough for this, see
-    migration 8e4f1a2b6c90). When it expects more than EXACT_COUNT_LIMIT rows nothing is
-    counted: the page is fetched with one row more, which tells whether another page follows,
-    and the total is the estimate, never less than what the page shows exists (flagged
-    inexact); on the last page the total is exact after all. Otherwise it is counted as above.
+    in the table, so counting to EXACT_COUNT_LIMIT + 1 costs more than the page when a fragment
+    is in, say, 0.3% of a million names. So on PostgreSQL a search asks the planner first (one
+    EXPLAIN; the statistics on ``lower(name)`` are kept fine enough for this, see migration
+    8e4f1a2b6c90). When it expects more than UNCOUNTED_SEARCH_ESTIMATE rows nothing is
+    counted: the page's keys are found first (an index-only walk down the list's order, where
+    an index carries the name), with one row more, which tells whether another page follows;
+    the total is the estimate, never less than what the page shows exists, flagged inexact.
+    On the last page the total is exact after all. Otherwise the search is counted as above.
     """
     widen = rows.widen if rows else None
     derived = (_prepared if params is not None else _Derived)(statement, widen, key)
@@ -213,7 +220,7 @@ def paginate(
     expected: int | None = None  # the planner's estimate of the total, once asked
     if search and offset < MAX_OFFSET and db.engine.dialect.name == "postgresql":
         expected = _estimate_rows(derived.unordered, values, cached=params is not None)
-        if expected > EXACT_COUNT_LIMIT:
+        if expected > UNCOUNTED_SEARCH_ESTIMATE:
             found = _page_and_one(derived, rows, page_size, offset, values)
             if len(found) > page_size:  # another page follows
                 total = max(expected, offset + len(found))
