@@ -214,9 +214,6 @@ class Target:
         first = self.client.get(SCENARIOS["public, page 1"], headers=self.headers)
         self.deepest = json.loads(first.headers["X-Pagination"])["last_page"]
 
-    def time(self, scenario: str, repeat: int) -> tuple[float, dict]:
-        return self.time_url(SCENARIOS[scenario].format(deepest=self.deepest), repeat)
-
     def time_url(self, url: str, repeat: int) -> tuple[float, dict]:
         timings = []
         response = None
@@ -234,14 +231,17 @@ class Target:
             db.engine.dispose()
 
 
-def measure(small: Target, large: Target, rounds: int, repeat: int) -> dict[str, dict]:
-    """Interleave: each round times every scenario on both sizes back to back, so the noise of
-    this machine hits both alike; report medians over rounds and the median per-round ratio."""
-    results: dict[str, dict] = {name: {"small": [], "large": [], "ratio": []} for name in SCENARIOS}
+def interleave(
+    small: Target, large: Target, urls: dict[str, str], rounds: int, repeat: int
+) -> dict[str, dict]:
+    """Each round times every URL on both sizes back to back, so the noise of this machine hits
+    both alike. Per name: the timings at each size, the per-round ratios and the last
+    X-Pagination at 1M. A URL may name ``{deepest}``, each size's deepest page served."""
+    results: dict[str, dict] = {name: {"small": [], "large": [], "ratio": []} for name in urls}
     for _ in range(rounds):
-        for name in SCENARIOS:
-            small_ms, _ = small.time(name, repeat)
-            large_ms, meta = large.time(name, repeat)
+        for name, url in urls.items():
+            small_ms, _ = small.time_url(url.format(deepest=small.deepest), repeat)
+            large_ms, meta = large.time_url(url.format(deepest=large.deepest), repeat)
             entry = results[name]
             entry["small"].append(small_ms)
             entry["large"].append(large_ms)
@@ -250,26 +250,21 @@ def measure(small: Target, large: Target, rounds: int, repeat: int) -> dict[str,
     return results
 
 
+def measure(small: Target, large: Target, rounds: int, repeat: int) -> dict[str, dict]:
+    """The scenarios, interleaved; reported as medians over rounds and the median ratio."""
+    return interleave(small, large, SCENARIOS, rounds, repeat)
+
+
 def sweep(small: Target, large: Target, count: int, repeat: int, seed: int = 11) -> list[tuple]:
     """Searches for ``count`` random fragments of two and of three syllables, half each (a fixed
-    share of the names at both sizes: about 0.01% to 0.5%), each timed on both sizes back to
-    back, 3 rounds interleaved: (fragment, 10k ms, 1M ms, ratio, X-Pagination at 1M), worst
-    ratio first."""
+    share of the names at both sizes: about 0.003% to 0.3%), interleaved over 3 rounds:
+    (fragment, 10k ms, 1M ms, ratio, X-Pagination at 1M), worst ratio first."""
     rng = random.Random(seed)
     pairs = [a + b for a in SYLLABLES for b in SYLLABLES]
     fragments = rng.sample(pairs, count - count // 2)
     fragments += [a + b + c for a, b, c in (rng.sample(SYLLABLES, 3) for _ in range(count // 2))]
-    timings: dict[str, dict] = {f: {"small": [], "large": [], "ratio": []} for f in fragments}
-    for _ in range(3):
-        for fragment in fragments:
-            url = f"/api/v1/characters?scope=public&q={fragment}"
-            small_ms, _ = small.time_url(url, repeat)
-            large_ms, meta = large.time_url(url, repeat)
-            entry = timings[fragment]
-            entry["small"].append(small_ms)
-            entry["large"].append(large_ms)
-            entry["ratio"].append(large_ms / small_ms)
-            entry["meta"] = meta
+    urls = {fragment: f"/api/v1/characters?scope=public&q={fragment}" for fragment in fragments}
+    timings = interleave(small, large, urls, 3, repeat)
     rows = [
         (
             fragment,
