@@ -221,7 +221,8 @@ def paginate(
     if search and offset < MAX_OFFSET and db.engine.dialect.name == "postgresql":
         expected = _estimate_rows(derived.unordered, values, cached=params is not None)
         if expected > UNCOUNTED_SEARCH_ESTIMATE:
-            found = _page_and_one(derived, rows, page_size, offset, values)
+            # the page and the row after it, if any: whether another page follows
+            found = _page_items(derived, rows, page_size + 1, offset, values)
             if len(found) > page_size:  # another page follows
                 total = max(expected, offset + len(found))
                 return Page(found[:page_size], total, page, page_size, total_exact=False)
@@ -259,43 +260,22 @@ def paginate(
             "or reverse the sort to reach the rest.",
             errors={"query": {"page": [f"At most page {deepest_page(page_size)} here."]}},
         )
-    if items is None:
-        if offset >= total:  # a page past the last: no need to ask for it
-            items = []
-        elif key is not None:  # deep: find the page's keys in the index first
-            keys = statement.with_only_columns(key).limit(page_size).offset(offset)
-            narrow = lambda s: s.where(key.in_(keys.scalar_subquery()))  # noqa: E731
-            items = _fetch(statement, rows, narrow, values)
-        else:
-            items = _fetch(statement, rows, lambda s: s.limit(page_size).offset(offset), values)
+    if items is None:  # deep (a page past the last needs no asking)
+        items = [] if offset >= total else _page_items(derived, rows, page_size, offset, values)
     return Page(items=items, total=total, page=page, page_size=page_size, total_exact=exact)
 
 
-def _fetch(
-    statement: Select[Any],
-    rows: Rows | None,
-    narrow: Callable[[Select[Any]], Select[Any]],
-    values: Mapping[str, Any],
+def _page_items(
+    derived: _Derived, rows: Rows | None, limit: int, offset: int, values: Mapping[str, Any]
 ) -> list[Any]:
-    widened = rows.widen(statement) if rows else statement
-    return _items(narrow(widened), rows, values)
-
-
-def _items(statement: Select[Any], rows: Rows | None, values: Mapping[str, Any]) -> list[Any]:
-    """The items ``statement`` (already widened) selects."""
-    if rows is None:
-        return list(db.session.scalars(statement, values))
-    return [rows.item(row) for row in db.session.connection().execute(statement, values)]
-
-
-def _page_and_one(
-    derived: _Derived, rows: Rows | None, page_size: int, offset: int, values: Mapping[str, Any]
-) -> list[Any]:
-    """The page at ``offset`` and the row after it, if any; no count. With a key, the page's keys
-    are found first: that query needs only the key and what the statement filters and sorts
-    on, which an index may hold (an index-only scan)."""
+    """``limit`` items from ``offset``, no count. With a key, the page's keys are found first:
+    that query needs only the key and what the statement filters and sorts on, which an index
+    may hold (an index-only scan); then only the page's own rows are read."""
     page = derived.plain if derived.key is None else derived.keyed
-    return _items(page, rows, {**values, _LIMIT: page_size + 1, _OFFSET: offset})
+    values = {**values, _LIMIT: limit, _OFFSET: offset}
+    if rows is None:
+        return list(db.session.scalars(page, values))
+    return [rows.item(row) for row in db.session.connection().execute(page, values)]
 
 
 # The bind parameters of a page's LIMIT and OFFSET (see _Derived).
@@ -326,7 +306,7 @@ class _Derived:
 
     @functools.cached_property
     def plain(self) -> Select[Any]:
-        """A shallow page alone."""
+        """A page alone."""
         page = self.widen(self.statement) if self.widen else self.statement
         return page.limit(bindparam(_LIMIT)).offset(bindparam(_OFFSET))
 
