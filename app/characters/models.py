@@ -14,7 +14,12 @@ from app.extensions import db
 from app.users.models import User
 
 EXPRESSION_INDEXES = frozenset(
-    {"ix_characters_owner_lower_name", "ix_characters_public_lower_name", "ix_characters_name_trgm"}
+    {
+        "ix_characters_owner_lower_name",
+        "ix_characters_public_lower_name",
+        "ix_characters_name_trgm",
+        "ix_characters_public_name_trgm",
+    }
 )
 
 
@@ -25,7 +30,8 @@ class Character(db.Model):
     # for sort=name, and a trigram GIN index for ?q= on PostgreSQL — live in the migration
     # (EXPRESSION_INDEXES), as Alembic cannot compare expression indexes with the models. On
     # PostgreSQL the public indexes carry the name too, so a search (?q=) for a common fragment
-    # is an index-only walk down the list's order (migration 8e4f1a2b6c90).
+    # is an index-only walk down the list's order (migration 8e4f1a2b6c90), and public searches
+    # for rare fragments have a trigram index of public names only (migration bf2a392fa611).
     __table_args__ = (
         Index("ix_characters_owner_created", "owner_id", "created_at", "id"),
         Index("ix_characters_owner_updated", "owner_id", "updated_at", "id"),

@@ -203,7 +203,8 @@ def test_searches_expected_to_match_few_are_counted_exactly(app, client, populat
 
 
 def test_public_order_indexes_carry_the_name_and_names_have_fine_statistics(app, populated):
-    """What lets a common fragment's search walk an index only (migration 8e4f1a2b6c90)."""
+    """What lets a common fragment's search walk an index only (migration 8e4f1a2b6c90), and a
+    rare one's walk only public names (migration bf2a392fa611)."""
     from app.extensions import db
 
     with app.app_context():
@@ -223,7 +224,12 @@ def test_public_order_indexes_carry_the_name_and_names_have_fine_statistics(app,
         )
     for name in ("ix_characters_public_created", "ix_characters_public_updated"):
         assert definitions[name].endswith("INCLUDE (name)"), definitions[name]
-    assert targets == {"ix_characters_name_trgm": 1000, "ix_characters_public_lower_name": 1000}
+    assert targets == {
+        "ix_characters_name_trgm": 1000,
+        "ix_characters_public_name_trgm": 1000,
+        "ix_characters_public_lower_name": 1000,
+    }
+    assert definitions["ix_characters_public_name_trgm"].endswith("WHERE (is_public IS TRUE)")
 
 
 def test_a_search_estimate_carries_the_session_check(app, client, populated):
