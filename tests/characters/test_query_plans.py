@@ -84,24 +84,30 @@ def test_list_queries_use_indexes(app, populated, query):
     from app.characters import views
     from app.characters.models import Character
     from app.characters.service import list_statement
-    from app.common.pagination import capped_count, page_with_count
+    from app.common.pagination import _Derived, capped_count, page_with_count
     from app.extensions import db
 
     args = {k: v for k, v in query.items() if v is not None}
     with app.app_context():
         viewer = db.session.merge(populated)
-        statement, values = list_statement(viewer=viewer, query=args)
+        unsearched, values, search = list_statement(viewer=viewer, query=args)
+        derived = _Derived(unsearched, views.with_owners, Character.id, search)
+        statement = derived.statement
         keys = statement.with_only_columns(Character.id).limit(20).offset(9000)
-        candidates = (  # what paginate() sends: shallow pages, the count, deep pages' keys
+        candidates = [  # what paginate() sends: shallow pages, the count, deep pages' keys
             page_with_count(statement, 20, 200, views.with_owners),
             capped_count(statement),
             views.with_owners(statement).where(Character.id.in_(keys.scalar_subquery())),
-        )
+        ]
+        if search:  # and a search's pages, walked or with their matches found once
+            candidates += [derived.walked, derived.searched]
         for candidate in candidates:
             compiled = candidate.compile(dialect=db.engine.dialect)
             params = {
                 k: str(v) if isinstance(v, uuid.UUID) else v
-                for k, v in compiled.construct_params(values).items()
+                for k, v in compiled.construct_params(
+                    {**values, "cf_page_limit": 20, "cf_page_offset": 200, "cf_walk_limit": 1000}
+                ).items()
             }
             cursor = db.session.connection().connection.cursor()
             cursor.execute("SET LOCAL enable_seqscan = off")
@@ -190,6 +196,53 @@ def test_searches_expected_to_match_many_are_estimated_not_counted(app, client, 
     assert past.get_json() == [] and _pagination(past)["total"] > 1_000  # counted, estimated
 
 
+@pytest.mark.parametrize(
+    ("query", "walked"),
+    [
+        ("scope=public", True),
+        ("scope=all", False),  # no index has this list's order: no walk down it
+        ("scope=public&template_id={template}", False),  # the walk would visit every row
+    ],
+)
+def test_a_common_search_walks_the_list_only_where_an_index_serves_it(
+    app, client, populated, query, walked
+):
+    from tests.support.factories import create_template, make_admin
+    from tests.support.sql import statements
+
+    admin = make_admin(app, client)
+    template = create_template(client, admin)["id"]
+    by_template = "template_id" in query
+    if by_template:  # every public character made from it: "an" is then expected > 500 times
+        _set_template(app, template)
+    try:
+        url = f"/api/v1/characters?{query.format(template=template)}&q=an"
+        with statements(app) as sent:
+            response = client.get(url, headers=admin.auth)
+    finally:
+        if by_template:
+            _set_template(app, None)
+    assert response.status_code == 200
+    assert "cf_matches" not in " ".join(sent)  # not counted: many are expected
+    assert any("cf_walk" in sql for sql in sent) is walked
+    if query == "scope=all":
+        meta = _pagination(response)
+        assert meta["total_exact"] is False and meta["next_page"] == 2
+        assert all("an" in item["name"].lower() for item in response.get_json())
+
+
+def _set_template(app, template_id: str | None) -> None:
+    from app.extensions import db
+
+    with app.app_context():
+        db.session.execute(
+            text("UPDATE characters SET template_id = :t WHERE is_public"), {"t": template_id}
+        )
+        db.session.commit()
+        db.session.execute(text("ANALYZE characters"))
+        db.session.commit()
+
+
 def test_searches_expected_to_match_few_are_counted_exactly(app, client, populated):
     from tests.support.factories import make_account
 
@@ -200,6 +253,77 @@ def test_searches_expected_to_match_few_are_counted_exactly(app, client, populat
     meta = _pagination(response)
     assert meta["total"] == matches and "total_exact" not in meta
     assert all("quinzor" in item["name"].lower() for item in response.get_json())
+
+
+def _public_ids(app, fragment: str, order: str) -> list[str]:
+    from app.extensions import db
+
+    with app.app_context():
+        return [
+            str(row[0])
+            for row in db.session.execute(
+                text(
+                    "SELECT id FROM characters WHERE is_public AND lower(name) LIKE :p "
+                    f"ORDER BY {order}"
+                ),
+                {"p": f"%{fragment}%"},
+            )
+        ]
+
+
+@pytest.mark.parametrize(
+    ("sort", "order"),
+    [
+        ("-created_at", "created_at DESC, id DESC"),
+        ("name", "lower(name), id"),
+        ("-updated_at", "updated_at DESC, id DESC"),
+    ],
+)
+def test_a_rare_search_finds_its_matches_once_for_its_page_and_count(
+    app, client, populated, sort, order
+):
+    """Few expected matches: one statement after the estimate, which looks for the matches
+    once for the page and its count (not once for each: at a million rows, a walk through the
+    trigram index each), and every page is the right slice."""
+    from app.extensions import db
+    from tests.support.factories import make_account
+    from tests.support.sql import statements
+
+    viewer = make_account(client)
+    expected = _public_ids(app, "quinzor", order)
+    assert 40 < len(expected) < 500  # more than two pages, counted exactly
+    url = f"/api/v1/characters?scope=public&q=quinzor&sort={sort}&page_size=20"
+    with statements(app) as sent:
+        first = client.get(url, headers=viewer.auth)
+    assert len(sent) == 2 and "EXPLAIN" in sent[0] and "cf_matches" in sent[1], sent
+    with app.app_context():  # (on 20,000 rows a sequential scan may be cheaper: see the top)
+        db.session.execute(text("SET LOCAL enable_seqscan = off"))
+        plan = db.session.connection().exec_driver_sql(
+            f"EXPLAIN (FORMAT JSON) {sent[1]}",
+            {
+                "name_pattern": "%quinzor%",
+                "param_1": 1001,
+                "cf_page_limit": 20,
+                "cf_page_offset": 0,
+            },
+        )
+        nodes = list(_nodes(plan.scalar_one()[0]["Plan"]))
+    searches = [  # what looks for matches: every scan of characters but the page's own rows
+        node
+        for node in nodes
+        if node.get("Relation Name") == "characters" and node.get("Index Name") != "pk_characters"
+    ]
+    assert len(searches) == 1, json.dumps(nodes, indent=1)[:3000]
+
+    seen: list[str] = []
+    pages = (len(expected) - 1) // 20 + 1
+    for number in range(1, pages + 2):  # every page, and one past the last
+        response = first if number == 1 else client.get(f"{url}&page={number}", headers=viewer.auth)
+        meta = _pagination(response)
+        assert meta["total"] == len(expected) and "total_exact" not in meta
+        assert meta["total_pages"] == pages
+        seen += [item["id"] for item in response.get_json()]
+    assert seen == expected
 
 
 def test_public_order_indexes_carry_the_name_and_names_have_fine_statistics(app, populated):
@@ -246,3 +370,60 @@ def test_a_search_estimate_carries_the_session_check(app, client, populated):
     refused = client.get(url, headers=viewer.auth)
     assert refused.status_code == 401
     assert refused.headers["Content-Type"] == "application/problem+json"
+
+
+def test_a_search_the_planner_overestimates_walks_no_further_than_its_bound(app, client, populated):
+    """The estimate comes from a sample, and can be stale: here the statistics say 1,500 names
+    contain "qqx" (the planner expects ~750 of them public: > 500), but only the 30 oldest
+    public names do. With a page of one,
+    the walk may look at (0 + 1 + 1) x 1,000 entries of the ~10,000 public ones: it finds no
+    match there, so the search is counted instead, exactly. (Unbounded, the walk would have
+    gone on to the oldest names and answered with the estimate.)"""
+    from app.common.pagination import SEARCH_WALK_FACTOR
+    from app.extensions import db
+    from tests.support.factories import make_account
+    from tests.support.sql import statements
+
+    assert SEARCH_WALK_FACTOR == 1000  # what the numbers above assume
+    viewer = make_account(client)
+    with app.app_context():
+        run = db.session.execute
+        run(text("ALTER TABLE characters SET (autovacuum_enabled = off)"))  # keep them stale
+        public = [
+            row[0]
+            for row in run(
+                text("SELECT id FROM characters WHERE is_public ORDER BY created_at, id")
+            )
+        ]
+        names = dict(
+            run(
+                text("SELECT id, name FROM characters WHERE id = ANY(:ids)"),
+                {"ids": public[:30] + public[-1500:]},
+            ).all()
+        )
+        rename = text("UPDATE characters SET name = name || 'qqx' WHERE id = ANY(:ids)")
+        restore = text("UPDATE characters SET name = :name WHERE id = :id")
+        run(rename, {"ids": public[-1500:]})  # the newest 1,500, while ANALYZE looks
+        db.session.commit()
+        run(text("ANALYZE characters"))
+        db.session.commit()
+        for character_id in public[-1500:]:
+            run(restore, {"id": character_id, "name": names[character_id]})
+        run(rename, {"ids": public[:30]})  # and now only the oldest 30
+        db.session.commit()
+    try:
+        url = "/api/v1/characters?scope=public&q=QQX&page_size=1"
+        with statements(app) as sent:
+            response = client.get(url, headers=viewer.auth)
+        meta = _pagination(response)
+        assert any("cf_walk" in sql for sql in sent) and any("cf_matches" in sql for sql in sent)
+        assert meta["total"] == 30 and "total_exact" not in meta
+        assert [item["id"] for item in response.get_json()] == [str(public[29])]  # the newest
+    finally:
+        with app.app_context():
+            for character_id in public[:30]:
+                db.session.execute(restore, {"id": character_id, "name": names[character_id]})
+            db.session.execute(text("ALTER TABLE characters RESET (autovacuum_enabled)"))
+            db.session.commit()
+            db.session.execute(text("ANALYZE characters"))
+            db.session.commit()
