@@ -252,14 +252,17 @@ def paginate(
     expected, the search is counted as above, its matches found once for the page and the
     count (see _Derived.searched). Any page found short is the last: its total is exact.
     """
+    if search is not None and key is None:
+        raise TypeError("a search is paged by its keys: give key")
     widen = rows.widen if rows else None
     derived = (_prepared if params is not None else _Derived)(statement, widen, key, search)
     values = params or {}
     offset = (page - 1) * page_size
+    postgres = db.engine.dialect.name == "postgresql"
     expected: int | None = None  # the planner's estimate of the total, once asked
-    if search and offset < MAX_OFFSET and db.engine.dialect.name == "postgresql":
+    if search and offset < MAX_OFFSET and postgres:
         expected = _estimate_rows(derived.unordered, values, cached=params is not None)
-        if expected > UNCOUNTED_SEARCH_ESTIMATE and key is not None:
+        if expected > UNCOUNTED_SEARCH_ESTIMATE:
             if search.walk:
                 walk = (offset + page_size + 1) * SEARCH_WALK_FACTOR
                 walk_values = {**values, _LIMIT: page_size + 1, _OFFSET: offset, _WALK: walk}
@@ -275,7 +278,7 @@ def paginate(
         # One round trip: the page, with the capped count beside each row (an uncorrelated
         # subquery, evaluated once). Only an empty page past the first needs the count alone.
         # A search expected to match few rows finds them once for both (see _Derived.searched).
-        counted = derived.searched if expected is not None and key is not None else derived.counted
+        counted = derived.counted if expected is None else derived.searched
         page_values = {**values, _LIMIT: page_size, _OFFSET: offset}
         if rows is None:
             found = db.session.execute(counted, page_values).all()
@@ -290,7 +293,7 @@ def paginate(
         total = db.session.scalar(derived.capped, values) or 0
     exact = True
     if total > EXACT_COUNT_LIMIT:
-        if db.engine.dialect.name == "postgresql":
+        if postgres:
             if expected is None:
                 expected = _estimate_rows(derived.unordered, values, cached=params is not None)
             total, exact = max(expected, EXACT_COUNT_LIMIT + 1), False
@@ -381,7 +384,7 @@ class _Derived:
             matches.c.cf_rank <= bindparam(_OFFSET) + bindparam(_LIMIT),
         )
         total = select(func.count()).select_from(matches).scalar_subquery()
-        return self._widened_unsearched.add_columns(total).where(self.key.in_(on_page))
+        return self._rows_of(on_page).add_columns(total)
 
     @functools.cached_property
     def walked(self) -> Select[Any]:
@@ -410,13 +413,14 @@ class _Derived:
             .limit(bindparam(_LIMIT))
             .offset(bindparam(_OFFSET))
         )
-        return self._widened_unsearched.where(self.key.in_(keys.scalar_subquery()))
+        return self._rows_of(keys)
 
-    @property
-    def _widened_unsearched(self) -> Select[Any]:
-        """The rows of a search's page, once its keys are known to match: the search is not
-        asked again (which would cost the planner another estimate of it)."""
-        return self.widen(self.unsearched) if self.widen else self.unsearched
+    def _rows_of(self, keys: Select[Any]) -> Select[Any]:
+        """The page's rows, widened, once ``keys`` (a query of the key) has found them: every
+        filter is in ``keys``, and the search is not asked again (which would cost the planner
+        another estimate of it). Ordered as the list."""
+        page = self.widen(self.unsearched) if self.widen else self.unsearched
+        return page.where(self.key.in_(keys.scalar_subquery()))
 
     @functools.cached_property
     def plain(self) -> Select[Any]:
@@ -429,8 +433,7 @@ class _Derived:
         """A page found by its keys first (the key's column only, so the index may do)."""
         keys = self.statement.with_only_columns(self.key)
         keys = keys.limit(bindparam(_LIMIT)).offset(bindparam(_OFFSET))
-        page = self.widen(self.statement) if self.widen else self.statement
-        return page.where(self.key.in_(keys.scalar_subquery()))
+        return self._rows_of(keys)
 
     @functools.cached_property
     def unordered(self) -> Select[Any]:

@@ -153,13 +153,7 @@ def _pagination(response) -> dict:
 
 
 def _public_matches(app, fragment: str) -> int:
-    from app.extensions import db
-
-    with app.app_context():
-        return db.session.scalar(
-            text("SELECT count(*) FROM characters WHERE is_public AND lower(name) LIKE :p"),
-            {"p": f"%{fragment}%"},
-        )
+    return len(_public_ids(app, fragment, "id"))
 
 
 def test_searches_expected_to_match_many_are_estimated_not_counted(app, client, populated):
