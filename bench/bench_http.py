@@ -25,6 +25,12 @@ What it does, in order:
    median of the per-round ratios ("paired");
 6. stops both servers and drops the database (``--keep-database`` keeps it).
 
+``--baseline DIR`` measures a change against the code it replaces, on this noisy machine: a
+third server runs the app from ``DIR`` (a checkout of an earlier commit, e.g. ``git worktree add
+/tmp/base HEAD~1``) on the same database, every app scenario also runs against it in the same
+rounds, and the table gets its rows (``[baseline]``) plus, per scenario, the median of the
+per-round ratios of the two servers' requests/s. The baseline must run on the current schema.
+
 Scenarios and targets (ratio to the ceiling): single authenticated read
 ``GET /api/v1/characters/{id}`` >= 0.30, list page of 20 ``GET /api/v1/characters`` >= 0.12,
 ``POST /api/v1/characters/generate`` >= 0.12, and zero errors everywhere. ``POST
@@ -71,7 +77,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -82,6 +88,8 @@ READY_TIMEOUT = 90.0
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 TARGETS = {"read": 0.30, "list": 0.12, "generate": 0.12}
 SCENARIO_KEYS = ("read", "list", "generate", "login")
+APP_SERVERS = ("app", "baseline")
+BASELINE = "@baseline"  # the key suffix of a scenario's run against the --baseline server
 
 # Runs in a child process: migrate the fresh database and seed the built-in templates.
 MIGRATE_AND_SEED = """
@@ -330,8 +338,10 @@ class Server:
         env: dict[str, str],
         workdir: Path,
         extra_args: list[str] | None = None,
+        root: Path = _REPO_ROOT,
     ) -> None:
         self.name = name
+        self.root = root
         self.extra_args = list(extra_args or [])
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
@@ -341,6 +351,8 @@ class Server:
             **env,
             "BIND": f"127.0.0.1:{self.port}",
             "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir),
+            # the code of `root`, even where an editable install points elsewhere
+            "PYTHONPATH": str(root),
         }
         self.app_spec = app_spec
         self.process: subprocess.Popen[bytes] | None = None
@@ -360,7 +372,7 @@ class Server:
                     *self.extra_args,
                     self.app_spec,
                 ],
-                cwd=_REPO_ROOT,
+                cwd=self.root,
                 env=self.env,
                 stdin=subprocess.DEVNULL,
                 stdout=log,
@@ -553,6 +565,17 @@ def scenarios(data: dict[str, Any]) -> list[Scenario]:
     ]
 
 
+def against_baseline(scenario: Scenario) -> Scenario:
+    """``scenario`` run against the ``--baseline`` server (no target: it is the comparison)."""
+    return replace(
+        scenario,
+        key=scenario.key + BASELINE,
+        label=f"{scenario.label} [baseline]",
+        server="baseline",
+        target=None,
+    )
+
+
 def write_lua(scenario: Scenario, directory: Path) -> Path:
     body = f"wrk.body = [==[{scenario.body}]==]" if scenario.body is not None else ""
     headers = "\n".join(
@@ -587,7 +610,7 @@ class Bench:
             str(scenario.lua),
             server.base + scenario.path,
         ]
-        is_app = scenario.server == "app"
+        is_app = scenario.server in APP_SERVERS
         metrics_before = scrape_requests(server.base) if is_app else {}
         db_before = self.db_cpu.sample() if self.db_cpu and is_app else None
         host_before = host_busy_ticks()
@@ -678,6 +701,18 @@ def summarise(runs: list[Run], order: list[Scenario]) -> dict[str, dict[str, Any
     return summary
 
 
+def versus_baseline(runs: list[Run]) -> dict[str, float]:
+    """Per scenario run against a baseline too: the median over the rounds of its req/s over the
+    baseline's req/s in the same round (above 1: the measured code is faster)."""
+    baseline = {(r.scenario, r.round): r.rps for r in runs if r.scenario.endswith(BASELINE)}
+    ratios: dict[str, list[float]] = {}
+    for run in runs:
+        other = baseline.get((run.scenario + BASELINE, run.round))
+        if other:
+            ratios.setdefault(run.scenario, []).append(run.rps / other)
+    return {key: median(values) for key, values in ratios.items()}
+
+
 def verdicts(summary: dict[str, dict[str, Any]]) -> dict[str, str]:
     out = {}
     for key, row in summary.items():
@@ -691,8 +726,9 @@ def verdicts(summary: dict[str, dict[str, Any]]) -> dict[str, str]:
 
 
 def print_table(summary: dict[str, dict[str, Any]], verdict: dict[str, str]) -> None:
+    width = max(27, *(len(row["label"]) for row in summary.values()))
     header = (
-        f"{'scenario':27} {'req/s':>6} {'min..max':>11} {'p50 ms':>7} {'p99 ms':>7} "
+        f"{'scenario':{width}} {'req/s':>6} {'min..max':>11} {'p50 ms':>7} {'p99 ms':>7} "
         f"{'errors':>6} {'cpu/req':>7} {'db/req':>6} {'host/req':>8} {'ratio':>6} {'paired':>6} "
         f"{'target':>6} {'verdict':>7}"
     )
@@ -703,7 +739,7 @@ def print_table(summary: dict[str, dict[str, Any]], verdict: dict[str, str]) -> 
         target = "-" if row["target"] is None else f"{row['target']:.2f}"
         spread = f"{row['rps_min']:.0f}..{row['rps_max']:.0f}"
         print(
-            f"{row['label']:27} {row['rps_median']:6.0f} {spread:>11} {row['p50_ms']:7.2f} "
+            f"{row['label']:{width}} {row['rps_median']:6.0f} {spread:>11} {row['p50_ms']:7.2f} "
             f"{row['p99_ms']:7.2f} {row['errors']:6d} {row['cpu_ms_per_request']:7.2f} "
             f"{db:>6} {row['host_ms_per_request']:8.2f} {row['ratio']:6.3f} "
             f"{row['paired_ratio']:6.3f} {target:>6} {verdict[key]:>7}"
@@ -746,6 +782,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         metavar="ARG",
         help="extra gunicorn argument for both servers, e.g. --gunicorn-arg=--max-requests=0",
     )
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        metavar="DIR",
+        help="also serve the app from DIR (an earlier checkout) and compare, round by round",
+    )
     parser.add_argument("--database-url", default=os.environ.get("BENCH_DATABASE_URL"))
     parser.add_argument("--keep-database", action="store_true")
     parser.add_argument("--json", type=Path, help="also write every run and the summary here")
@@ -756,6 +798,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         parser.error("--rounds, --duration, --connections and --threads must be positive")
     if args.connections < args.threads:
         parser.error("--connections must be at least --threads")
+    if args.baseline is not None:
+        args.baseline = args.baseline.resolve()
+        if not (args.baseline / "gunicorn.conf.py").is_file():
+            parser.error(f"--baseline: no gunicorn.conf.py in {args.baseline}")
     chosen = {key.strip() for key in args.scenarios.split(",") if key.strip()}
     if not chosen <= set(SCENARIO_KEYS):
         parser.error(f"--scenarios: unknown {', '.join(sorted(chosen - set(SCENARIO_KEYS)))}")
@@ -803,13 +849,21 @@ def main(argv: list[str] | None = None) -> int:
             servers["ceiling"] = Server(
                 "ceiling", "bench.ceiling_app:app", env, workdir, args.gunicorn_arg
             )
+            if args.baseline is not None:
+                servers["baseline"] = Server(
+                    "baseline", args.app, env, workdir, args.gunicorn_arg, root=args.baseline
+                )
             for server in servers.values():  # every server first, then measure
                 server.start()
             workers = args.workers or os.cpu_count() or 1
             servers["app"].wait_ready("/health/ready", workers)
             servers["ceiling"].wait_ready("/", workers)
+            if "baseline" in servers:
+                servers["baseline"].wait_ready("/health/ready", workers)
             data = set_up_data(http_caller(servers["app"].base))
             order = [s for s in scenarios(data) if s.key in args.scenarios]
+            if "baseline" in servers:
+                order += [against_baseline(s) for s in order if s.server == "app"]
             for scenario in order:
                 scenario.lua = write_lua(scenario, workdir)
             try:
@@ -842,7 +896,7 @@ def main(argv: list[str] | None = None) -> int:
                         f"  errors {run.errors}",
                         flush=True,
                     )
-                    if scenario.server == "app" and run.server_requests < run.requests:
+                    if scenario.server in APP_SERVERS and run.server_requests < run.requests:
                         raise BenchError(
                             f"{scenario.key}: the app counted {run.server_requests} requests "
                             f"on {scenario.endpoint}, wrk {run.requests}: wrong route?"
@@ -878,6 +932,12 @@ def main(argv: list[str] | None = None) -> int:
     errors = sum(row["errors"] for row in summary.values())
     failed = [k for k, v in verdict.items() if v == "FAIL" and summary[k]["errors"] == 0]
     goals = ", ".join(f"{k} >= {summary[k]['target']:.2f}" for k in TARGETS if k in summary)
+    compared = versus_baseline(runs)
+    if compared:
+        print(
+            "\nagainst the baseline (median of the per-round req/s ratios; > 1: faster): "
+            + ", ".join(f"{key} {ratio:.3f}" for key, ratio in compared.items())
+        )
     print(
         f"\ntargets (ratio to the ceiling): {goals}; zero errors: "
         + ("PASS" if errors == 0 else f"FAIL ({errors} errors; logs in {workdir})")
@@ -890,6 +950,7 @@ def main(argv: list[str] | None = None) -> int:
                     "runs": [vars(r) | {"rps": r.rps, "errors": r.errors} for r in runs],
                     "summary": summary,
                     "verdict": verdict,
+                    "versus_baseline": compared,
                 },
                 indent=2,
             )
