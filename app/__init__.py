@@ -67,7 +67,7 @@ def register_extensions(app: Flask) -> None:
     from app.auth import session_check
     from app.common import prepared, ratelimit
     from app.common.api import ProblemApi
-    from app.common.database import install_liveness_check
+    from app.common.database import install_liveness_check, install_read_connections
     from app.extensions import cors, db, jwt, limiter, migrate
     from app.portraits.storage import init_storage
 
@@ -112,6 +112,7 @@ def register_extensions(app: Flask) -> None:
             event.listen(db.engine, "connect", _sqlite_pragmas)
         elif db.engine.dialect.name == "postgresql":
             install_liveness_check(db.engine)
+            install_read_connections(app, db.engine)
             prepared.install(db.engine)
             session_check.install(db.engine)
             app.extensions["session_check_folded"] = True

@@ -15,6 +15,8 @@ from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import MetaData
 from sqlalchemy.orm import DeclarativeBase
 
+from app.common.database import RequestSession
+
 # Every constraint gets a predictable name: Alembic can drop it again and SQLite's batch mode
 # can rebuild tables that carry it.
 NAMING_CONVENTION = {
@@ -30,8 +32,11 @@ class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
 
-# Objects stay readable after commit (their ETag, say) without reloading them.
-db = SQLAlchemy(model_class=Base, session_options={"expire_on_commit": False})
+# Objects stay readable after commit (their ETag, say) without reloading them. A read's session
+# shares the request's read connection (app.common.database).
+db = SQLAlchemy(
+    model_class=Base, session_options={"expire_on_commit": False, "class_": RequestSession}
+)
 migrate = Migrate(compare_type=True)
 cors = CORS()
 jwt = JWTManager()

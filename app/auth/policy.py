@@ -59,11 +59,7 @@ def require_authentication() -> None:
     if request.url_rule is None or endpoint_is_public():
         return
     from app.auth.tokens import authenticate_request
-    from app.common.database import use_autocommit_for_safe_methods
 
-    # Authentication is every protected request's first statement: a read runs without a
-    # transaction from here on (app.common.database explains why).
-    use_autocommit_for_safe_methods()
     authenticate_request()
 
 

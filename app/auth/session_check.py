@@ -30,6 +30,7 @@ from sqlalchemy import Select, bindparam, event, select
 from sqlalchemy.engine import Engine
 
 from app.auth.models import LoginSession
+from app.common.database import connection
 from app.common.prepared import prepared
 from app.errors import ServiceUnavailable, Unauthorized, handle_exception
 from app.extensions import db
@@ -92,11 +93,7 @@ def load_caller(session_id: uuid.UUID, user_id: uuid.UUID) -> Caller:
     It also settles a check deferred to the first statement, which it makes unnecessary.
     """
     g.pop(_PENDING, None)
-    row = (
-        db.session.connection()
-        .execute(_LIVE_SESSION_CALLER, {"sid": session_id, "sub": user_id})
-        .first()
-    )
+    row = connection().execute(_LIVE_SESSION_CALLER, {"sid": session_id, "sub": user_id}).first()
     if row is None:
         raise Unauthorized(REVOKED)
     return Caller(row.id, session_id, row.role)

@@ -19,6 +19,7 @@ from app.character_templates import service as templates
 from app.character_templates.models import Template
 from app.characters import views
 from app.characters.models import Character
+from app.common.database import connection
 from app.common.pagination import (
     Order,
     Page,
@@ -125,9 +126,7 @@ _TEMPLATE_IN_USE = prepared(
 
 def _usable_template(viewer: Viewer, template_id: uuid.UUID) -> tuple[Row[Any], CompiledTemplate]:
     """The template (as a row) and its current definition compiled; 422 if not usable."""
-    template = (
-        db.session.connection().execute(_TEMPLATE_IN_USE, {"template_id": template_id}).first()
-    )
+    template = connection().execute(_TEMPLATE_IN_USE, {"template_id": template_id}).first()
     compiled = None
     if template is not None and can_read_template(viewer, template):
         compiled = templates.compiled_version(template.id, template.version)
@@ -157,7 +156,7 @@ def get_writable(*, viewer: Viewer, character_id: uuid.UUID) -> Character:
 
 def read_view(*, viewer: Viewer, character_id: uuid.UUID) -> views.CharacterView:
     """What ``GET /characters/{id}`` shows (a read-side view: app.characters.views)."""
-    row = db.session.connection().execute(views.BY_ID, {"character_id": character_id}).first()
+    row = connection().execute(views.BY_ID, {"character_id": character_id}).first()
     if row is None or not can_read_character(viewer, row):
         raise NotFound("No such character.")
     return views.from_row(row)

@@ -20,6 +20,7 @@ from flask import request
 from marshmallow import fields, validate
 from sqlalchemy import BindParameter, Row, Select, bindparam, func, select
 
+from app.common.database import connection
 from app.common.schemas import BaseSchema
 from app.errors import ValidationFailed
 from app.extensions import db
@@ -283,14 +284,14 @@ def paginate(
         if rows is None:
             found = db.session.execute(counted, page_values).all()
             items = [row[0] for row in found]
-        else:  # plain columns: no ORM entities to build, so past the ORM session's execute
-            found = db.session.connection().execute(counted, page_values).all()
+        else:  # plain columns: no ORM entities to build, so past the ORM session
+            found = connection().execute(counted, page_values).all()
             items = [rows.item(row) for row in found]
         total = found[0][-1] if found else 0
         if not found and page > 1:
-            total = db.session.scalar(derived.capped, values) or 0
+            total = connection().scalar(derived.capped, values) or 0
     else:
-        total = db.session.scalar(derived.capped, values) or 0
+        total = connection().scalar(derived.capped, values) or 0
     exact = True
     if total > EXACT_COUNT_LIMIT:
         if postgres:
@@ -299,7 +300,7 @@ def paginate(
             total, exact = max(expected, EXACT_COUNT_LIMIT + 1), False
         else:  # SQLite has no estimates (and is not meant for large data): count it all
             everything = select(func.count()).select_from(derived.unordered.subquery())
-            total = db.session.scalar(everything, values) or 0
+            total = connection().scalar(everything, values) or 0
     if not exact and offset >= MAX_OFFSET:
         raise ValidationFailed(
             f"Lists this large are served {MAX_OFFSET} items deep; narrow the list (q, filters) "
@@ -326,7 +327,7 @@ def _page_items(
 def _items(statement: Select[Any], rows: Rows | None, values: Mapping[str, Any]) -> list[Any]:
     if rows is None:
         return list(db.session.scalars(statement, values))
-    return [rows.item(row) for row in db.session.connection().execute(statement, values)]
+    return [rows.item(row) for row in connection().execute(statement, values)]
 
 
 # The bind parameters of a page's LIMIT and OFFSET, and of a search's walk (see _Derived).
@@ -477,7 +478,7 @@ def _estimate_rows(statement: Select[Any], values: Mapping[str, Any], *, cached:
         for key, value in compiled.construct_params(dict(values)).items()
     }
     explain = f"EXPLAIN (FORMAT JSON) {compiled.string}"
-    plan = db.session.connection().exec_driver_sql(explain, params).scalar_one()
+    plan = connection().exec_driver_sql(explain, params).scalar_one()
     return int(plan[0]["Plan"]["Plan Rows"])
 
 

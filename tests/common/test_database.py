@@ -1,5 +1,5 @@
-"""Pooled PostgreSQL connections: reads without a transaction, liveness checked without a ping
-unless in doubt (app.common.database)."""
+"""Pooled PostgreSQL connections: reads without a transaction or an ORM session of their own,
+liveness checked without a ping unless in doubt (app.common.database)."""
 
 from __future__ import annotations
 
@@ -64,10 +64,31 @@ def test_authenticated_reads_run_without_a_transaction_and_writes_with_one(probe
     assert write.get_json()["in_transaction"] is True
 
 
-def test_public_reads_keep_their_transaction(probe):
+def test_public_reads_run_without_a_transaction_too(probe):
     response = probe.get(PUBLIC_CONNECTION)
     assert response.status_code == 200
-    assert response.get_json()["in_transaction"] is True
+    assert response.get_json()["in_transaction"] is False
+
+
+@pytest.mark.parametrize("method", ["get", "post"])
+def test_a_request_holds_one_connection_for_its_core_and_orm_statements(
+    probe_app, probe, alice, method
+):
+    response = getattr(probe, method)(CONNECTION, headers=alice.auth)
+    assert response.status_code == 200
+    assert response.get_json()["shared"] is True
+    assert response.get_json()["checked_out"] == 1
+    with probe_app.app_context():
+        assert db.engine.pool.checkedout() == 0  # and it went back at the end
+
+
+def test_a_read_that_fails_gives_its_connection_back(probe_app, probe, alice):
+    missing = probe.get(
+        "/api/v1/characters/3f0c2a9e-5b8e-4e59-9d8f-0f5cf1d2b7a1", headers=alice.auth
+    )
+    assert missing.status_code == 404  # after its statement ran
+    with probe_app.app_context():
+        assert db.engine.pool.checkedout() == 0
 
 
 def test_a_healthy_connection_is_not_pinged(probe, pings, monkeypatch):

@@ -82,10 +82,18 @@ def _connection_state() -> dict[str, Any]:
     transaction (psycopg2's view, after one statement)."""
     import psycopg2.extensions
 
+    from app.common.database import connection
+
     pid = db.session.execute(text("SELECT pg_backend_pid()")).scalar_one()
     dbapi_connection = db.session.connection().connection.dbapi_connection
     status = dbapi_connection.get_transaction_status()  # type: ignore[union-attr]
-    return {"pid": pid, "in_transaction": status != psycopg2.extensions.TRANSACTION_STATUS_IDLE}
+    return {
+        "pid": pid,
+        "in_transaction": status != psycopg2.extensions.TRANSACTION_STATUS_IDLE,
+        # Core statements (connection()) and the ORM session share one pooled connection
+        "shared": connection().connection.dbapi_connection is dbapi_connection,
+        "checked_out": db.engine.pool.checkedout(),
+    }
 
 
 @blp.route("/connection")
