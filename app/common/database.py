@@ -100,10 +100,10 @@ def read_connection() -> Connection | None:
     The pool's checkin listener above switches it back, client-side only; the ``ROLLBACK`` that
     closing a connection implies is a no-op in autocommit mode (psycopg2 sends nothing).
     """
-    if not has_request_context():
+    if not has_request_context() or request.method not in SAFE_METHODS:
         return None
     connection: Connection | None = g.get(_READ_CONNECTION)
-    if connection is not None or request.method not in SAFE_METHODS:
+    if connection is not None:
         return connection
     engine: Engine | None = current_app.extensions.get(_READ_ENGINE)
     if engine is None:

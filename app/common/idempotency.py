@@ -9,7 +9,8 @@ request arriving while the first is still running is 409, and responses that are
 not stored (the row is deleted), so the client can correct the body and retry with the key.
 
 The work's own transaction also writes the id of the resource it creates into the key's row
-(an ``after_flush`` hook), so "created" and "the key knows it" commit together. If the process
+(an ``after_flush`` hook for what the ORM creates, :func:`record_created` for a Core insert),
+so "created" and "the key knows it" commit together. If the process
 dies after that commit and before the response is stored, a retry replays the created resource
 (its current view) instead of creating it a second time.
 """
@@ -26,7 +27,7 @@ from datetime import datetime, timedelta
 from functools import wraps
 from typing import Any, TypeVar
 
-from flask import Response, current_app, request
+from flask import Response, current_app, g, request
 from sqlalchemy import (
     ForeignKey,
     Integer,
@@ -39,11 +40,13 @@ from sqlalchemy import (
     select,
     update,
 )
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from app.common.api import parse_json_body
 from app.common.created import Created
+from app.common.database import connection
 from app.common.types import JSONDocument, UTCDateTime, utcnow
 from app.errors import BadRequest, ProblemError
 from app.extensions import db
@@ -55,6 +58,7 @@ _KEY = re.compile(r"^[!-~]{1,255}$")
 # A request still "in flight" after this long died with its worker; its key may be taken over.
 ABANDONED_AFTER = timedelta(seconds=120)
 REPLAYED_HEADERS = ("Location", "ETag", "Content-Type")
+_ACTIVE = "cf_idempotency_record"  # in g: (user, operation, key) while a keyed creation runs
 
 IDEMPOTENCY_KEY_PARAMETER = {
     "in": "header",
@@ -206,27 +210,43 @@ def _finish(record_key: tuple[uuid.UUID, str, str], response: Response | None) -
     db.session.commit()
 
 
-def _recording(session: Session, created: Created, record: tuple[uuid.UUID, str, str]):
-    """An after_flush hook writing the created resource's id into the key's row, inside the
-    work's own transaction."""
+def _note(connection: Connection, record: tuple[uuid.UUID, str, str], resource_id: Any) -> None:
+    """Write the created resource's id into the key's row, in the creation's transaction."""
     user_id, operation, key = record
+    connection.execute(
+        update(IdempotencyRecord)
+        .where(
+            IdempotencyRecord.user_id == user_id,
+            IdempotencyRecord.operation == operation,
+            IdempotencyRecord.key == key,
+        )
+        .values(resource_id=resource_id)
+    )
+
+
+def _recording(session: Session, created: Created, record: tuple[uuid.UUID, str, str]):
+    """An after_flush hook noting a resource the ORM creates (see :func:`_note`)."""
 
     def after_flush(flushing: Session, _context: Any) -> None:
         for obj in flushing.new:
             if isinstance(obj, created.model):
-                flushing.connection().execute(
-                    update(IdempotencyRecord)
-                    .where(
-                        IdempotencyRecord.user_id == user_id,
-                        IdempotencyRecord.operation == operation,
-                        IdempotencyRecord.key == key,
-                    )
-                    .values(resource_id=obj.id)
-                )
+                _note(flushing.connection(), record, obj.id)
                 return
 
     event.listen(session, "after_flush", after_flush)
     return after_flush
+
+
+def record_created(resource_id: uuid.UUID) -> None:
+    """Note ``resource_id`` as the answer to this request's ``Idempotency-Key``, if it has one.
+
+    Resources the ORM creates are noted by a flush hook; a service that inserts one with a Core
+    statement (no flush to hook) calls this before it commits, so the note is in the same
+    transaction as the resource.
+    """
+    record: tuple[uuid.UUID, str, str] | None = g.get(_ACTIVE)
+    if record is not None:
+        _note(connection(), record, resource_id)
 
 
 def idempotent(operation: str, created: Created) -> Callable[[F], F]:
@@ -255,6 +275,7 @@ def idempotent(operation: str, created: Created) -> Callable[[F], F]:
                 return replay
             session = db.session()
             hook = _recording(session, created, (user_id, operation, key))
+            setattr(g, _ACTIVE, (user_id, operation, key))
             try:
                 response = func(*args, **kwargs)
             except BaseException:
@@ -265,6 +286,7 @@ def idempotent(operation: str, created: Created) -> Callable[[F], F]:
                 raise
             finally:
                 event.remove(session, "after_flush", hook)
+                g.pop(_ACTIVE, None)
             _finish((user_id, operation, key), response)
             return response
 

@@ -111,3 +111,51 @@ def test_cached_owner_dumps_are_never_shared():
     again = field.serialize("owner", {"owner": owner})
     assert again["display_name"] == "Ann"
     assert again == UserPublic().dump(owner)
+
+
+def test_created_characters_are_stored_as_the_model_would_write_them(client, app, alice):
+    """Creations insert with Core (app.characters.service._insert), not through the model: the
+    row must still be the model's, and the model must take it up (an edit bumps its version)."""
+    from uuid import UUID
+
+    from sqlalchemy import select
+
+    from app.characters.models import Character
+    from app.extensions import db
+
+    template = create_template(client, alice)
+    generated = client.post(
+        f"{BASE}/generate", json={"template_id": template["id"], "seed": 5}, headers=alice.auth
+    )
+    free = client.post(BASE, json={"name": "Free", "backstory": "<p>hi</p>"}, headers=alice.auth)
+    assert generated.status_code == free.status_code == 201
+    columns = (
+        Character.rerolls.is_(None).label("no_rerolls"),  # SQL NULL, not JSON null
+        Character.row_version,
+        Character.created_at,
+        Character.updated_at,
+        Character.owner_id,
+        Character.portrait_digest,
+    )
+    with app.app_context():
+        rows = {
+            key: db.session.execute(
+                select(*columns).where(Character.id == UUID(response.get_json()["id"]))
+            ).one()
+            for key, response in (("generated", generated), ("free", free))
+        }
+        assert db.session.get(Character, UUID(generated.get_json()["id"])).rerolls == {}
+    assert rows["free"].no_rerolls is True and rows["generated"].no_rerolls is False
+    for row in rows.values():
+        assert row.row_version == 1
+        assert row.created_at == row.updated_at
+        assert str(row.owner_id) == alice.id
+        assert row.portrait_digest is None
+    edited = client.patch(
+        f"{BASE}/{free.get_json()['id']}",
+        json={"name": "Freer"},
+        headers={**alice.auth, "If-Match": free.headers["ETag"]},
+    )
+    assert edited.status_code == 200
+    assert edited.headers["ETag"] != free.headers["ETag"]
+    assert_same_everywhere(client, alice, edited)

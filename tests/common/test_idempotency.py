@@ -1,4 +1,4 @@
-"""Idempotency-Key on POST /templates (the same mechanism serves characters)."""
+"""Idempotency-Key on POST /templates; the same mechanism serves characters (checked last)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from tests.support.factories import SIMPLE_DEFINITION
+from tests.support.factories import SIMPLE_DEFINITION, create_template
 
 URL = "/api/v1/templates"
 
@@ -183,3 +183,31 @@ def test_work_committed_but_answer_lost_is_replayed_from_the_resource(client, ap
     taken_over = post(client, alice, body | {"name": "Never made"}, "dead")
     assert taken_over.status_code == 201 and "Idempotent-Replayed" not in taken_over.headers
     assert count_mine(client, alice) == 2
+
+
+@pytest.mark.parametrize("path", ["/api/v1/characters/generate", "/api/v1/characters"])
+def test_a_character_notes_its_id_for_the_key_in_its_own_transaction(client, app, alice, path):
+    """Characters are inserted without the ORM's unit of work (no flush for the hook to see):
+    the service notes the new id itself, so a lost answer is replayed as for templates."""
+    from app.common.idempotency import IdempotencyRecord
+    from app.extensions import db
+
+    template = create_template(client, alice)
+    body = {"template_id": template["id"]}
+    body |= {"seed": 3} if path.endswith("generate") else {"name": "Noted"}
+    headers = {**alice.auth, "Idempotency-Key": "noted"}
+    created = client.post(path, json=body, headers=headers)
+    assert created.status_code == 201, created.get_json()
+    with app.app_context():
+        record = db.session.query(IdempotencyRecord).filter_by(key="noted").one()
+        assert str(record.resource_id) == created.get_json()["id"]
+        record.state = "in_flight"  # the process died after the commit, before the answer
+        record.status_code = record.response_body = record.response_headers = None
+        db.session.commit()
+    retry = client.post(path, json=body, headers=headers)
+    assert retry.status_code == 201
+    assert retry.headers["Idempotent-Replayed"] == "true"
+    assert retry.get_json() == created.get_json()
+    assert retry.headers["Location"] == created.headers["Location"]
+    listed = client.get("/api/v1/characters", headers=alice.auth)
+    assert json.loads(listed.headers["X-Pagination"])["total"] == 1
