@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from app.common.json_provider import FastJSONProvider
 
 
@@ -44,10 +46,15 @@ def test_fast_loads_gives_exactly_what_the_standard_library_gives():
         '{"f": 0.1, "g": 123456789012345678, "h": 1e308}',
         "[1e400]",  # the standard library's inf
         '"\\ud83d\\ude00"',
+        '{"u64": 18446744073709551615, "over": 18446744073709551616}',  # 20 digits
+        '{"i64": -9223372036854775808, "split": [123456789012345678, 9]}',
+        '{"text": "١٢٣٤٥٦٧٨٩٠١٢٣٤٥٦٧٨٩ digits, but not ASCII ones"}',
     ]
     for text in samples:
         assert repr(fastjson.loads(text)) == repr(json.loads(text)), text
         assert repr(fastjson.loads(text.encode())) == repr(json.loads(text)), text
+    with pytest.raises(json.JSONDecodeError):  # not JSON: the standard library's error
+        fastjson.loads("[1, 2")
 
 
 def test_a_huge_attribute_survives_the_database_both_ways(client, alice):
