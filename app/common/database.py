@@ -129,8 +129,10 @@ def _close_read_connection(_error: BaseException | None) -> None:
         return
     # an ORM session bound to it lets go first (Flask-SQLAlchemy's own removal comes later,
     # with the app context, and then finds nothing to do)
-    current_app.extensions["sqlalchemy"].session.remove()
-    connection.close()
+    try:
+        current_app.extensions["sqlalchemy"].session.remove()
+    finally:
+        connection.close()
 
 
 class RequestSession(Session):
