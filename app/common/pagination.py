@@ -191,8 +191,9 @@ class Page:
             links["prev"] = meta["previous_page"]
         if "next_page" in meta:
             links["next"] = meta["next_page"]
+        page_url = _page_urls()
         headers["Link"] = ", ".join(
-            f'<{_page_url(number)}>; rel="{rel}"' for rel, number in links.items()
+            f'<{page_url(number)}>; rel="{rel}"' for rel, number in links.items()
         )
         return headers
 
@@ -202,10 +203,22 @@ def deepest_page(page_size: int) -> int:
     return -(-MAX_OFFSET // page_size)
 
 
-def _page_url(number: int) -> str:
+def _page_urls() -> Callable[[int], str]:
+    """The URL of a page of this list: the request's, with ``page`` set (where it was in the
+    query, or last). The rest of the query is encoded once for all the links."""
     args = request.args.copy()
-    args["page"] = str(number)
-    return f"{request.base_url}?{urlencode(list(args.items(multi=True)))}"
+    args["page"] = ""  # a place holder, encoded below for each page
+    parts = [
+        None if key == "page" else urlencode([(key, value)])
+        for key, value in args.items(multi=True)
+    ]
+    base = request.base_url
+
+    def page_url(number: int) -> str:
+        query = "&".join(f"page={number}" if part is None else part for part in parts)
+        return f"{base}?{query}"
+
+    return page_url
 
 
 def paginate(

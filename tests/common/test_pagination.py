@@ -37,6 +37,24 @@ def test_middle_page(probe):
     assert rels["last"]["page"] == "3"
 
 
+def test_links_keep_the_query_as_it_was_with_page_in_its_place(probe):
+    response = probe.get("/api/v1/_probe/items?q=a%26b+%C3%A9&page=2&page_size=20&sort=-name")
+    assert response.status_code == 200
+    urls = {
+        rel.split('"')[1]: url.strip("<>")
+        for url, rel in (part.split("; ") for part in response.headers["Link"].split(", "))
+    }
+    query = "q=a%26b+%C3%A9&page={}&page_size=20&sort=-name"
+    assert urls == {
+        rel: f"http://localhost/api/v1/_probe/items?{query.format(number)}"
+        for rel, number in {"first": 1, "last": 3, "prev": 1, "next": 3}.items()
+    }
+    without_page = probe.get("/api/v1/_probe/items?page_size=20&q=x")
+    assert without_page.headers["Link"].startswith(
+        '<http://localhost/api/v1/_probe/items?page_size=20&q=x&page=1>; rel="first"'
+    )
+
+
 def test_first_and_last_pages_omit_prev_and_next(probe):
     first = probe.get("/api/v1/_probe/items")
     meta = json.loads(first.headers["X-Pagination"])
