@@ -47,6 +47,8 @@ SAFE_METHODS = frozenset({"GET", "HEAD"})
 _IDLE_SINCE = "cf_idle_since"
 _READ_ENGINE = "cf_read_engine"  # in app.extensions: the engine reads check out from
 _READ_CONNECTION = "cf_read_connection"  # in g: this read's connection, once checked out
+# (The session is reached as Flask-SQLAlchemy registers itself, app.extensions["sqlalchemy"]:
+# app.extensions imports RequestSession from here, so this module cannot import db.)
 
 
 def install_liveness_check(engine: Engine) -> None:

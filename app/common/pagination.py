@@ -293,13 +293,7 @@ def paginate(
         # subquery, evaluated once). Only an empty page past the first needs the count alone.
         # A search expected to match few rows finds them once for both (see _Derived.searched).
         counted = derived.counted if expected is None else derived.searched
-        page_values = {**values, _LIMIT: page_size, _OFFSET: offset}
-        if rows is None:
-            found = db.session.execute(counted, page_values).all()
-            items = [row[0] for row in found]
-        else:  # plain columns: no ORM entities to build, so past the ORM session
-            found = connection().execute(counted, page_values).all()
-            items = [rows.item(row) for row in found]
+        found, items = _fetch(counted, rows, {**values, _LIMIT: page_size, _OFFSET: offset})
         total = found[0][-1] if found else 0
         if not found and page > 1:
             total = connection().scalar(derived.capped, values) or 0
@@ -338,9 +332,19 @@ def _page_items(
 
 
 def _items(statement: Select[Any], rows: Rows | None, values: Mapping[str, Any]) -> list[Any]:
+    return _fetch(statement, rows, values)[1]
+
+
+def _fetch(
+    statement: Select[Any], rows: Rows | None, values: Mapping[str, Any]
+) -> tuple[Sequence[Row[Any]], list[Any]]:
+    """``statement``'s result rows, and the items they hold: ORM entities, through the session;
+    or, with ``rows``, plain columns on the request's connection, past the ORM session."""
     if rows is None:
-        return list(db.session.scalars(statement, values))
-    return [rows.item(row) for row in connection().execute(statement, values)]
+        found = db.session.execute(statement, values).all()
+        return found, [row[0] for row in found]
+    found = connection().execute(statement, values).all()
+    return found, [rows.item(row) for row in found]
 
 
 # The bind parameters of a page's LIMIT and OFFSET, and of a search's walk (see _Derived).
