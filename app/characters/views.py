@@ -20,9 +20,8 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import Row, Select, bindparam, select
 
@@ -41,8 +40,7 @@ _OWNER_COLUMNS = (
 )
 
 
-@dataclass(frozen=True, slots=True)
-class OwnerView:
+class OwnerView(NamedTuple):
     """The owner's public view (``UserPublic``)."""
 
     id: uuid.UUID
@@ -52,13 +50,18 @@ class OwnerView:
     created_at: datetime
 
 
-@dataclass(frozen=True, slots=True)
-class CharacterView:
-    """One character as a read shows it (``CharacterRead``), with its ETag's version."""
+class CharacterView(NamedTuple):
+    """One character as a read shows it (``CharacterRead``), with its ETag's version.
+
+    A named tuple, not a dataclass: a page makes twenty, and a tuple is made from a slice of
+    the row in C (:func:`from_row`). Twenty rows took 109 us as frozen dataclasses built from
+    each row's mapping by key, and take 9 us as named tuples (a page of 20 went from ~1.17 to
+    ~1.05 ms of CPU in-process). Its fields are the selected columns, in their order (checked
+    below), then the owner.
+    """
 
     id: uuid.UUID
     owner_id: uuid.UUID
-    owner: OwnerView
     name: str
     template_id: uuid.UUID | None
     template_version: int | None
@@ -74,14 +77,30 @@ class CharacterView:
     created_at: datetime
     updated_at: datetime
     row_version: int
+    owner: OwnerView
 
     @property
     def portrait(self) -> dict[str, Any] | None:
         return portrait_view(self)
 
 
+_KEYS = tuple(c.key for c in _CHARACTER_COLUMNS)
+if CharacterView._fields != (*_KEYS, "owner"):  # a column added to the model, say
+    raise RuntimeError(f"CharacterView's fields are not the selected columns: {_KEYS}")
+# where the owner's public columns start in a row of with_owners(...)
+_OWNER_AT = len(_KEYS)
+_OWNER_ID_AT = _KEYS.index("owner_id")
+_owner, _character = OwnerView._make, CharacterView._make
+
+
 def with_owners(statement: Select[Any]) -> Select[Any]:
-    """``statement`` (on characters) joined to the owners' public columns."""
+    """``statement`` (on characters, selecting exactly ``CHARACTERS``' columns) joined to the
+    owners' public columns, which come right after them (:func:`from_row` reads them there)."""
+    selected = tuple(statement.selected_columns)
+    if len(selected) != _OWNER_AT or any(
+        a is not b for a, b in zip(selected, _CHARACTER_COLUMNS, strict=True)
+    ):
+        raise ValueError("with_owners() widens statements that select CHARACTERS' columns")
     return statement.join(User, User.id == Character.owner_id).add_columns(*_OWNER_COLUMNS)
 
 
@@ -94,33 +113,17 @@ BY_ID = prepared(
 )
 
 
-def _view(values: Mapping[str, Any], owner: OwnerView) -> CharacterView:
-    return CharacterView(owner=owner, **{c.key: values[c.key] for c in _CHARACTER_COLUMNS})
-
-
 def from_row(row: Row[Any]) -> CharacterView:
-    """The view of one row of ``with_owners(...)`` (extra columns are ignored)."""
-    values = row._mapping
-    owner = OwnerView(
-        id=values["owner_id"],
-        username=values["owner_username"],
-        display_name=values["owner_display_name"],
-        bio=values["owner_bio"],
-        created_at=values["owner_created_at"],
-    )
-    return _view(values, owner)
+    """The view of one row of ``with_owners(...)``: the character's columns, then its owner's
+    (extra columns after them are ignored)."""
+    owner = _owner((row[_OWNER_ID_AT], *row[_OWNER_AT : _OWNER_AT + len(_OWNER_COLUMNS)]))
+    return _character((*row[:_OWNER_AT], owner))
 
 
 def from_values(values: Mapping[str, Any], owner: User) -> CharacterView:
     """The view of a character from its column values (a row just inserted) and its owner."""
-    public = OwnerView(
-        id=owner.id,
-        username=owner.username,
-        display_name=owner.display_name,
-        bio=owner.bio,
-        created_at=owner.created_at,
-    )
-    return _view(values, public)
+    public = OwnerView(owner.id, owner.username, owner.display_name, owner.bio, owner.created_at)
+    return _character((*(values[key] for key in _KEYS), public))
 
 
 ROWS = Rows(item=from_row, widen=with_owners)

@@ -159,3 +159,23 @@ def test_created_characters_are_stored_as_the_model_would_write_them(client, app
     assert edited.status_code == 200
     assert edited.headers["ETag"] != free.headers["ETag"]
     assert_same_everywhere(client, alice, edited)
+
+
+def test_rows_are_read_by_position_so_only_the_characters_columns_are_widened():
+    """from_row reads a row by position: the owner's columns must come right after the
+    character's, so with_owners refuses any other statement."""
+    import pytest
+    from sqlalchemy import literal
+
+    from app.characters.models import Character
+    from app.characters.views import CHARACTERS, CharacterView, with_owners
+
+    assert CharacterView._fields == (*(c.key for c in CHARACTERS.selected_columns), "owner")
+    with_owners(CHARACTERS.where(Character.is_public.is_(True)))  # filters are fine
+    for statement in (
+        CHARACTERS.add_columns(literal(1)),  # would shift the owner's columns
+        CHARACTERS.with_only_columns(*reversed(CHARACTERS.selected_columns)),
+        CHARACTERS.with_only_columns(Character.id),
+    ):
+        with pytest.raises(ValueError, match="select CHARACTERS' columns"):
+            with_owners(statement)
