@@ -296,8 +296,9 @@ def flask_config(settings: Settings) -> dict[str, Any]:
             pool_recycle=1800,
             connect_args={
                 "connect_timeout": settings.DB_CONNECT_TIMEOUT,
+                # generic plans for prepared statements: see app.common.prepared
                 "options": f"-c statement_timeout={settings.DB_STATEMENT_TIMEOUT_MS}"
-                " -c timezone=UTC",
+                " -c timezone=UTC -c plan_cache_mode=force_generic_plan",
                 "application_name": "character-forge",
                 "client_encoding": "utf8",
                 # a dead host or a network partition ends the connection (then a 503) well

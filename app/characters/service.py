@@ -175,7 +175,22 @@ def list_characters(*, viewer: Viewer, query: dict[str, Any]) -> Page:
         rows=views.ROWS,
         params=params,
         search=search,
+        prepare_as=_prepared_name(query, params),
     )
+
+
+def _prepared_name(query: dict[str, Any], params: dict[str, Any]) -> str | None:
+    """The name one's own list (no search, no filter) is sent prepared under, by sort order.
+
+    Its one (generic) plan walks the owner's index for that order, whoever the owner and
+    however many characters they have: ``tests/characters/test_query_plans.py`` checks each.
+    The other lists are planned for their values: public and admin lists by how far the page
+    is, a template filter by how common the template is, a search by its fragment.
+    """
+    if query["scope"] != "mine" or params.keys() != {"viewer_id"}:
+        return None
+    sort = query["sort"]
+    return f"cf_mine_{sort.lstrip('-')}{'_desc' if sort.startswith('-') else ''}"
 
 
 def list_statement(

@@ -20,13 +20,11 @@ from tests.conftest import truncate_all
 
 pytestmark = [pytest.mark.postgres_only, pytest.mark.shared_data]
 
+SORTS = ("-created_at", "created_at", "name", "-name", "updated_at", "-updated_at")
 QUERIES = [
-    {"scope": "mine", "sort": sort, "q": q}
-    for sort in ("-created_at", "created_at", "name", "-name", "updated_at", "-updated_at")
-    for q in (None, "quinzor", "an")
-] + [
-    {"scope": "public", "sort": sort, "q": q}
-    for sort in ("-created_at", "created_at", "name", "-name", "updated_at", "-updated_at")
+    {"scope": scope, "sort": sort, "q": q}
+    for scope in ("mine", "public")
+    for sort in SORTS
     for q in (None, "quinzor", "an")
 ]
 
@@ -421,3 +419,57 @@ def test_a_search_the_planner_overestimates_walks_no_further_than_its_bound(app,
             db.session.commit()
             db.session.execute(text("ANALYZE characters"))
             db.session.commit()
+
+
+@pytest.mark.parametrize("sort", SORTS)
+def test_own_lists_have_one_plan_for_every_owner_on_the_owners_index(app, populated, sort):
+    """One's own list is sent prepared, and its connections use the generic plan of a prepared
+    statement (app.common.prepared): that one plan, made without the owner's id, the LIMIT or
+    the OFFSET, must walk the owner's index in the list's order, without sorting the rows."""
+    from app.characters import views
+    from app.characters.models import Character
+    from app.characters.service import _prepared_name, list_statement
+    from app.common.pagination import _prepared
+    from app.common.prepared import OPTION, _rewritten
+    from app.extensions import db
+
+    query = {"scope": "mine", "sort": sort}
+    with app.app_context():
+        viewer = db.session.merge(populated)
+        statement, values, _search = list_statement(viewer=viewer, query=query)
+        name = _prepared_name(query, values)
+        derived = _prepared(statement, views.with_owners, Character.id, None, name)
+        # shallow pages with their count, the count alone, deep pages by their keys
+        for candidate, sorts_rows in (
+            (derived.counted, False),
+            (derived.capped, False),
+            (derived.keyed, True),
+        ):
+            assert candidate.get_execution_options()[OPTION].startswith(f"{name}_")
+            compiled = candidate.compile(dialect=db.engine.dialect)
+            body, execute = _rewritten("cf_plan_test", compiled.string)
+            params = {
+                k: str(v) if isinstance(v, uuid.UUID) else v
+                for k, v in compiled.construct_params(
+                    {**values, "cf_page_limit": 20, "cf_page_offset": 40}
+                ).items()
+            }
+            cursor = db.session.connection().connection.cursor()
+            cursor.execute("SHOW plan_cache_mode")
+            assert cursor.fetchone()[0] == "force_generic_plan"  # set for every connection
+            cursor.execute(f"PREPARE cf_plan_test AS {body}")
+            cursor.execute(f"EXPLAIN (FORMAT JSON) {execute}", params)
+            plan = cursor.fetchone()[0][0]["Plan"]
+            cursor.execute("DEALLOCATE cf_plan_test")
+            cursor.close()
+            shown = json.dumps(plan, indent=1)[:3000]
+            scans = [node for node in _nodes(plan) if node.get("Relation Name") == "characters"]
+            assert scans, shown
+            for scan in scans:
+                if scan.get("Index Name") == "pk_characters":  # a deep page's rows, by key
+                    continue
+                assert scan["Node Type"] in ("Index Scan", "Index Only Scan"), shown
+                assert scan["Index Name"].startswith("ix_characters_owner_"), shown
+                assert "$1" in scan["Index Cond"], shown  # the generic plan, for any owner
+            # the rows come in the index's order; only a deep page sorts its own 20 keys' rows
+            assert sorts_rows or not [n for n in _nodes(plan) if n["Node Type"] == "Sort"], shown

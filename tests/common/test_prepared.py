@@ -134,3 +134,31 @@ def test_one_name_for_two_statements_is_refused(app):
         finally:
             connection.connection.dbapi_connection.autocommit = False
             connection.invalidate()  # drop its prepared statements with it
+
+
+@pytest.mark.postgres_only
+def test_own_lists_are_prepared_and_every_other_list_is_planned_for_its_values(
+    client, alice, bob, sent
+):
+    """Only one's own list, unsearched and unfiltered, has a plan that suits every value of
+    its parameters (app.characters.service._prepared_name; its plans:
+    tests/characters/test_query_plans.py)."""
+    template = "00000000-0000-0000-0000-000000000001"  # a filter needs no such template
+    for who, name in ((alice, "Ann"), (bob, "Bob")):
+        client.post(BASE, json={"name": name, "is_public": True}, headers=who.auth)
+    prepared_lists = {
+        "": "EXECUTE cf_mine_created_at_desc_page(",
+        "?sort=name": "EXECUTE cf_mine_name_page(",
+        "?sort=-updated_at&page=3": "EXECUTE cf_mine_updated_at_desc_count(",  # empty page: counted
+    }
+    for query, execute in prepared_lists.items():
+        for who, name in ((alice, "Ann"), (bob, "Bob"), (alice, "Ann")):
+            sent.clear()
+            listed = client.get(f"{BASE}{query}", headers=who.auth).get_json()
+            assert [c["name"] for c in listed] == ([] if "page=3" in query else [name])
+            assert sent[0].startswith("SELECT cf_assert_live_session(")  # checked as before
+            assert any(execute in s for s in sent), sent
+    for query in ("?scope=public", "?q=an", f"?template_id={template}", "?scope=public&q=b"):
+        sent.clear()
+        assert client.get(f"{BASE}{query}", headers=alice.auth).status_code == 200
+        assert sent and not [s for s in sent if "EXECUTE cf_" in s], query
