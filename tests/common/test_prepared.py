@@ -162,3 +162,42 @@ def test_own_lists_are_prepared_and_every_other_list_is_planned_for_its_values(
         sent.clear()
         assert client.get(f"{BASE}{query}", headers=alice.auth).status_code == 200
         assert sent and not [s for s in sent if "EXECUTE cf_" in s], query
+
+
+@pytest.mark.postgres_only
+def test_deep_pages_of_an_own_list_are_prepared_and_right(app, client, alice, bob, sent):
+    """From offset 500 an own list is counted first, then its page's keys are found and only
+    their rows read (paginate's deferred join): both prepared, both taking each owner's values."""
+    import uuid
+    from datetime import UTC, datetime, timedelta
+
+    from sqlalchemy import insert
+
+    from app.characters.models import Character
+
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    rows = {who.id: [] for who in (alice, bob)}
+    for who, count in ((alice, 530), (bob, 505)):
+        for i in range(count):
+            stamp = start + timedelta(minutes=i)
+            rows[who.id].append(
+                {
+                    "id": uuid.uuid4(), "owner_id": uuid.UUID(who.id),
+                    "name": f"{who.username} {i}", "attributes": {}, "backstory": "",
+                    "is_public": False,
+                    "created_at": stamp, "updated_at": stamp, "row_version": 1,
+                }
+            )  # fmt: skip
+    with app.app_context():
+        db.session.execute(insert(Character), rows[alice.id] + rows[bob.id])
+        db.session.commit()
+    for who, count in ((alice, 530), (bob, 505), (alice, 530)):
+        sent.clear()
+        page = client.get(f"{BASE}?page=26&page_size=20", headers=who.auth)  # offset 500
+        newest_first = [row["name"] for row in reversed(rows[who.id])]
+        assert [c["name"] for c in page.get_json()] == newest_first[500:520]
+        meta = page.headers["X-Pagination"]
+        assert f'"total": {count}' in meta and '"page": 26' in meta
+        executed = " ".join(sent)
+        assert "EXECUTE cf_mine_created_at_desc_count(" in executed
+        assert "EXECUTE cf_mine_created_at_desc_keyed(" in executed
