@@ -273,21 +273,22 @@ def idempotent(operation: str, created: Created) -> Callable[[F], F]:
             replay = _claim(user_id, operation, key, _fingerprint(), created)
             if replay is not None:
                 return replay
+            record = (user_id, operation, key)
             session = db.session()
-            hook = _recording(session, created, (user_id, operation, key))
-            setattr(g, _ACTIVE, (user_id, operation, key))
+            hook = _recording(session, created, record)
+            setattr(g, _ACTIVE, record)
             try:
                 response = func(*args, **kwargs)
             except BaseException:
                 try:
-                    _finish((user_id, operation, key), None)
+                    _finish(record, None)
                 except Exception:  # e.g. the database is down: the row is reclaimed later
                     log.warning("could not release Idempotency-Key", exc_info=True)
                 raise
             finally:
                 event.remove(session, "after_flush", hook)
                 g.pop(_ACTIVE, None)
-            _finish((user_id, operation, key), response)
+            _finish(record, response)
             return response
 
         return wrapper  # type: ignore[return-value]

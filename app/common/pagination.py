@@ -284,9 +284,13 @@ def paginate(
     values = params or {}
     offset = (page - 1) * page_size
     postgres = db.engine.dialect.name == "postgresql"
-    expected: int | None = None  # the planner's estimate of the total, once asked
+
+    def estimate() -> int:  # the planner's, of the (searched) list's total
+        return _estimate_rows(derived.unordered, values, cached=params is not None)
+
+    expected: int | None = None  # the estimate, once asked
     if search and offset < MAX_OFFSET and postgres:
-        expected = _estimate_rows(derived.unordered, values, cached=params is not None)
+        expected = estimate()
         if expected > UNCOUNTED_SEARCH_ESTIMATE:
             if search.walk:
                 walk = (offset + page_size + 1) * SEARCH_WALK_FACTOR
@@ -314,7 +318,7 @@ def paginate(
     if total > EXACT_COUNT_LIMIT:
         if postgres:
             if expected is None:
-                expected = _estimate_rows(derived.unordered, values, cached=params is not None)
+                expected = estimate()
             total, exact = max(expected, EXACT_COUNT_LIMIT + 1), False
         else:  # SQLite has no estimates (and is not meant for large data): count it all
             everything = select(func.count()).select_from(derived.unordered.subquery())
@@ -451,14 +455,16 @@ class _Derived:
         """The page's rows, widened, once ``keys`` (a query of the key) has found them: every
         filter is in ``keys``, and the search is not asked again (which would cost the planner
         another estimate of it). Ordered as the list."""
-        page = self.widen(self.unsearched) if self.widen else self.unsearched
-        return page.where(self.key.in_(keys.scalar_subquery()))
+        return self._widened(self.unsearched).where(self.key.in_(keys.scalar_subquery()))
+
+    def _widened(self, statement: Select[Any]) -> Select[Any]:
+        return self.widen(statement) if self.widen else statement
 
     @functools.cached_property
     def plain(self) -> Select[Any]:
         """A page alone."""
-        page = self.widen(self.statement) if self.widen else self.statement
-        return self._named(page.limit(bindparam(_LIMIT)).offset(bindparam(_OFFSET)), "rows")
+        page = self._widened(self.statement).limit(bindparam(_LIMIT)).offset(bindparam(_OFFSET))
+        return self._named(page, "rows")
 
     @functools.cached_property
     def keyed(self) -> Select[Any]:
