@@ -19,8 +19,12 @@ EXPRESSION_INDEXES = frozenset(
         "ix_characters_public_lower_name",
         "ix_characters_name_trgm",
         "ix_characters_public_name_trgm",
+        "ix_characters_public_name_grams",
     }
 )
+# ix_characters_public_name_grams holds every piece of this many letters of each public name
+# (cf_name_grams(), migration c6d1e7a4f203); a search for a shorter text has none to look up.
+NAME_PIECE_LENGTH = 4
 
 
 class Character(db.Model):
@@ -31,7 +35,8 @@ class Character(db.Model):
     # (EXPRESSION_INDEXES), as Alembic cannot compare expression indexes with the models. On
     # PostgreSQL the public indexes carry the name too, so a search (?q=) for a common fragment
     # is an index-only walk down the list's order (migration 8e4f1a2b6c90), and public searches
-    # for rare fragments have a trigram index of public names only (migration bf2a392fa611).
+    # for rare fragments have a trigram index of public names only (migration bf2a392fa611)
+    # and, from four letters, an index of the names' four-letter pieces (migration c6d1e7a4f203).
     __table_args__ = (
         Index("ix_characters_owner_created", "owner_id", "created_at", "id"),
         Index("ix_characters_owner_updated", "owner_id", "updated_at", "id"),

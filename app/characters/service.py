@@ -18,7 +18,7 @@ from app.auth.policy import (
 from app.character_templates import service as templates
 from app.character_templates.models import Template
 from app.characters import views
-from app.characters.models import Character
+from app.characters.models import NAME_PIECE_LENGTH, Character
 from app.common.database import connection
 from app.common.idempotency import record_created
 from app.common.pagination import (
@@ -208,12 +208,18 @@ def list_statement(
         params["template_id"] = query["template_id"]
     if query.get("q"):
         params["name_pattern"] = contains_pattern(query["q"])
+        # public names have an index of their four-letter pieces (PostgreSQL), which finds a
+        # rare text's candidates sooner than the trigram index (see _name_search)
+        text = query["q"].lower()
+        if scope == "public" and len(text) >= NAME_PIECE_LENGTH:
+            params["name_text"] = text
     statement, order = _list_statement(scope, "template_id" in params, query["sort"])
     # a search may walk the list in its order when an index serves both (see paginate): not
     # for scope=all (admins only: no index has its order) nor by template (the walk would
     # visit each row for its template)
     walk = scope != "all" and "template_id" not in params
-    search = _name_search(order, walk) if "name_pattern" in params else None
+    pieces = "name_text" in params
+    search = _name_search(order, walk, pieces) if "name_pattern" in params else None
     return statement, params, search
 
 
@@ -238,9 +244,21 @@ def _list_statement(scope: str, by_template: bool, sort: str) -> tuple[Select[An
 
 
 @functools.lru_cache(maxsize=64)  # one per list variant
-def _name_search(order: Order, walk: bool) -> Search:
-    """``?q=``: the name contains the text (the value of ``name_pattern``)."""
-    return Search(contains(func.lower(Character.name), bindparam("name_pattern")), order, walk)
+def _name_search(order: Order, walk: bool, pieces: bool) -> Search:
+    """``?q=``: the name contains the text (the value of ``name_pattern``).
+
+    With ``pieces``, for public names on PostgreSQL, its matches are also the names whose
+    four-letter pieces include all of the text's (``name_text``, lower-cased as the pattern
+    is): that is what the index of migration c6d1e7a4f203 finds, several times sooner than the
+    trigram index for a rare text (0.22 against 1.15 ms for ``halkabar`` at a million
+    characters). Only where the matches are looked for in an index (see Search.candidates)."""
+    candidates = None
+    if pieces:
+        name_pieces = func.cf_name_grams(func.lower(Character.name))
+        text_pieces = func.cf_name_grams(bindparam("name_text"))
+        candidates = name_pieces.op("@>", is_comparison=True)(text_pieces)
+    condition = contains(func.lower(Character.name), bindparam("name_pattern"))
+    return Search(condition, order, walk, candidates)
 
 
 # --- writing ---------------------------------------------------------------------------------

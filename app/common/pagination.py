@@ -118,13 +118,18 @@ def order_by_clause(sort: str, columns: dict[str, Any], tiebreaker: Any) -> list
 class Search:
     """A substring search (``?q=``) over a list, kept apart from the list's statement so that
     paginate can choose how to apply it: ``condition`` (see :func:`contains`), the list's
-    ``order`` (the statement's ORDER BY), and whether the list may be walked."""
+    ``order`` (the statement's ORDER BY), whether the list may be walked, and what else reaches
+    its matches."""
 
     condition: Any
     order: Order
     # whether an index serves the order (and the list's other filters), so that walking the
     # list in its order, checking each entry, reads no more of it than it must
     walk: bool = True
+    # a condition that every match also meets and an index finds faster than ``condition``'s
+    # own (PostgreSQL), added where the matches are looked for in such an index: a search
+    # expected to match few rows (see _Derived.searched). ``condition`` still decides.
+    candidates: Any | None = None
 
 
 def contains(expression: Any, text: str | BindParameter[Any]) -> Any:
@@ -404,11 +409,15 @@ class _Derived:
         whole users table, ~3 ms at 10,000 users). Here the matches are found once, ranked in
         the list's order and kept (a MATERIALIZED CTE, at most EXACT_COUNT_LIMIT + 1 of them):
         the count counts them, and only the page's keys are joined to the table and widened.
-        Needs a search (its order ranks the matches) and a key."""
+        The search's ``candidates``, if it has any, lead to them (see :class:`Search`). Needs a
+        search (its order ranks the matches) and a key."""
         assert self.search is not None and self.key is not None
         rank = func.row_number().over(order_by=self.search.order.clauses()).label("cf_rank")
+        found = self.statement
+        if self.search.candidates is not None:  # an index that reaches them sooner
+            found = found.where(self.search.candidates)
         matches = (
-            self.statement.with_only_columns(self.key.label("cf_key"), rank)
+            found.with_only_columns(self.key.label("cf_key"), rank)
             .order_by(None)
             .order_by(rank)
             .limit(EXACT_COUNT_LIMIT + 1)
