@@ -199,6 +199,8 @@ SCENARIOS = {
     "public, q a specific name": "/api/v1/characters?scope=public&q=zyxwyvern",
     "public, q in 0.3% of names": "/api/v1/characters?scope=public&q=quinzor",
     "public, q in 20% of names": "/api/v1/characters?scope=public&q=an",
+    "public, q two letters, no match": "/api/v1/characters?scope=public&q=xq",
+    "public, q one letter, no match": "/api/v1/characters?scope=public&q=%C3%BC",
     "own list": "/api/v1/characters",
     "own list, q": "/api/v1/characters?q=or",
 }

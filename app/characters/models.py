@@ -19,12 +19,22 @@ EXPRESSION_INDEXES = frozenset(
         "ix_characters_public_lower_name",
         "ix_characters_name_trgm",
         "ix_characters_public_name_trgm",
-        "ix_characters_public_name_grams",
+        "ix_characters_public_name_pieces",
     }
 )
-# ix_characters_public_name_grams holds every piece of this many letters of each public name
-# (cf_name_grams(), migration c6d1e7a4f203); a search for a shorter text has none to look up.
-NAME_PIECE_LENGTH = 4
+
+
+def search_pieces(text: str) -> list[str] | None:
+    """What a public search for ``text`` (lower-cased) looks up in the index of the pieces of
+    public names (``cf_name_pieces()``: every substring of one, two and four characters,
+    migration c6d1e7a4f203): the text itself if it has one or two letters, its four-letter
+    pieces if it has four or more. Every name that contains ``text`` has all of them. None for
+    three letters: the trigram index finds exactly that trigram."""
+    if len(text) <= 2:
+        return [text] if text else None
+    if len(text) == 3:
+        return None
+    return sorted({text[start : start + 4] for start in range(len(text) - 3)})
 
 
 class Character(db.Model):
@@ -36,7 +46,7 @@ class Character(db.Model):
     # PostgreSQL the public indexes carry the name too, so a search (?q=) for a common fragment
     # is an index-only walk down the list's order (migration 8e4f1a2b6c90), and public searches
     # for rare fragments have a trigram index of public names only (migration bf2a392fa611)
-    # and, from four letters, an index of the names' four-letter pieces (migration c6d1e7a4f203).
+    # and an index of the names' short pieces (search_pieces, migration c6d1e7a4f203).
     __table_args__ = (
         Index("ix_characters_owner_created", "owner_id", "created_at", "id"),
         Index("ix_characters_owner_updated", "owner_id", "updated_at", "id"),

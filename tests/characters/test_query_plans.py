@@ -258,16 +258,18 @@ def test_searches_expected_to_match_few_are_counted_exactly(app, client, populat
     assert all("quinzor" in item["name"].lower() for item in response.get_json())
 
 
-NAMES = ["Zyx%Qa_Bc", "ÆLFWYN Þorn", "Ælfwyn þorn", "Zyx\\Wal", "ZYXW", "aZyXwB", "İzyxo", "Zyxoß"]
+NAMES = [
+    "Zyx%Qa_Bc", "ÆLFWYN Þorn", "Ælfwyn þorn", "Zyx\\Wal", "ZYXW", "aZyXwB", "İzyxo", "Zyxoß",
+]  # fmt: skip
 
 
 @pytest.mark.parametrize(
     "fragment",
-    ["zyx", "ZYXW", "zyxw", "x%qa", "qa_b", "%qa_", "x\\wa", "ælfwyn", "ÆLFWYN", "wyn þo",
-     "İzyx", "zyxoß", "zyxoss", "zyxwzyxwzyxw"],
+    ["þ", "ß", "İ", "zy", "%q", "\\w", "zyx", "ZYXW", "zyxw", "x%qa", "qa_b", "%qa_", "x\\wa",
+     "ælfwyn", "ÆLFWYN", "wyn þo", "İzyx", "zyxoß", "zyxoss", "zyxwzyxwzyxw"],
 )  # fmt: skip
 def test_the_index_of_name_pieces_misses_no_match(app, client, populated, fragment):
-    """A public search of four letters or more looks for its candidates by the name's pieces
+    """A public search of any length but three looks for its candidates by the name's pieces
     (migration c6d1e7a4f203): it finds exactly what the LIKE alone finds, whatever the case,
     the wildcards or the letters."""
     from app.characters.models import Character
@@ -305,28 +307,33 @@ def test_the_index_of_name_pieces_misses_no_match(app, client, populated, fragme
         assert found == expected and _pagination(response)["total"] == len(expected)
         searched = [sql for sql in sent if "cf_matches" in sql]
         assert len(searched) == 1  # few expected: the matches are looked for in an index
-        assert ("cf_name_grams" in searched[0]) is (len(fragment.lower()) >= 4)
+        assert ("cf_name_pieces" in searched[0]) is (len(fragment.lower()) != 3)
     finally:
         with app.app_context():
             db.session.execute(text("DELETE FROM characters WHERE id = ANY(:ids)"), {"ids": ids})
             db.session.commit()
 
 
-def test_name_pieces_are_every_four_letters_once(app, populated):
+def test_name_pieces_are_every_one_two_and_four_letters_once(app, populated):
+    from app.characters.models import search_pieces
     from app.extensions import db
 
     with app.app_context():
         pieces = db.session.execute(
-            text("SELECT cf_name_grams('halkabar'), cf_name_grams('abcabca'), cf_name_grams('abc')")
+            text("SELECT cf_name_pieces('abcab'), cf_name_pieces('ab'), cf_name_pieces('')")
         ).one()
-    assert sorted(pieces[0]) == ["abar", "alka", "halk", "kaba", "lkab"]
-    assert sorted(pieces[1]) == ["abca", "bcab", "cabc"]
+    assert sorted(pieces[0]) == sorted(["a", "b", "c", "ab", "bc", "ca", "abca", "bcab"])
+    assert sorted(pieces[1]) == ["a", "ab", "b"]
     assert pieces[2] == []
+    # what a search looks up: the text itself, nothing for three letters, or its 4-letter pieces
+    assert search_pieces("x") == ["x"] and search_pieces("xq") == ["xq"]
+    assert search_pieces("abc") is None and search_pieces("") is None
+    assert search_pieces("abcabc") == ["abca", "bcab", "cabc"]
 
 
 def test_own_and_short_searches_do_not_use_name_pieces(app, client, populated):
     """Only public names have the index (a filter of every own name by its pieces would cost
-    more than it saves), and a text under four letters has no piece."""
+    more than it saves), and a three-letter text is left to the trigram index."""
     from tests.support.factories import make_admin
     from tests.support.sql import statements
 
@@ -334,11 +341,11 @@ def test_own_and_short_searches_do_not_use_name_pieces(app, client, populated):
     for query in ("q=quinzor", "scope=public&q=qui", "scope=all&q=quinzor"):
         with statements(app) as sent:
             assert client.get(f"/api/v1/characters?{query}", headers=admin.auth).status_code == 200
-        assert sent and not [sql for sql in sent if "cf_name_grams" in sql], query
+        assert sent and not [sql for sql in sent if "cf_name_pieces" in sql], query
     with statements(app) as sent:  # and the public one of four letters does
         response = client.get("/api/v1/characters?scope=public&q=quinzor", headers=admin.auth)
     assert response.status_code == 200
-    assert [sql for sql in sent if "cf_name_grams" in sql]
+    assert [sql for sql in sent if "cf_name_pieces" in sql]
 
 
 def _public_ids(app, fragment: str, order: str) -> list[str]:
@@ -370,8 +377,8 @@ def test_a_rare_search_finds_its_matches_once_for_its_page_and_count(
 ):
     """Few expected matches: one statement after the estimate, which looks for the matches
     once for the page and its count (not once for each: at a million rows, a walk through the
-    trigram index each), in the index of public names' four-letter pieces, and every page is
-    the right slice."""
+    trigram index each), in the index of public names' pieces, and every page is the right
+    slice."""
     from app.extensions import db
     from tests.support.factories import make_account
     from tests.support.sql import statements
@@ -389,7 +396,7 @@ def test_a_rare_search_finds_its_matches_once_for_its_page_and_count(
             f"EXPLAIN (FORMAT JSON) {sent[1]}",
             {
                 "name_pattern": "%quinzor%",
-                "name_text": "quinzor",
+                "name_pieces": ["inzo", "nzor", "quin", "uinz"],
                 "param_1": 1001,
                 "cf_page_limit": 20,
                 "cf_page_offset": 0,
@@ -403,7 +410,7 @@ def test_a_rare_search_finds_its_matches_once_for_its_page_and_count(
     ]
     assert len(searches) == 1, json.dumps(nodes, indent=1)[:3000]
     used = [node["Index Name"] for node in _nodes(searches[0]) if "Index Name" in node]
-    assert used == ["ix_characters_public_name_grams"], searches[0]
+    assert used == ["ix_characters_public_name_pieces"], searches[0]
 
     seen: list[str] = []
     pages = (len(expected) - 1) // 20 + 1
@@ -438,8 +445,8 @@ def test_public_order_indexes_carry_the_name_and_names_have_fine_statistics(app,
         )
     for name in ("ix_characters_public_created", "ix_characters_public_updated"):
         assert definitions[name].endswith("INCLUDE (name)"), definitions[name]
-    pieces = definitions["ix_characters_public_name_grams"]
-    assert "gin (cf_name_grams(lower((name)::text)))" in pieces, pieces
+    pieces = definitions["ix_characters_public_name_pieces"]
+    assert "gin (cf_name_pieces(lower((name)::text)))" in pieces, pieces
     assert pieces.endswith("WHERE (is_public IS TRUE)"), pieces
     assert targets == {
         "ix_characters_name_trgm": 1000,
