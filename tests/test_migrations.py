@@ -42,3 +42,45 @@ def test_upgrade_downgrade_upgrade_on_postgres(tmp_path):
             db.engine.dispose()
     finally:
         drop_pg_database(url)
+
+
+@pytest.mark.postgres_only
+def test_migrations_are_not_cut_short_by_the_request_statement_timeout(tmp_path):
+    """An index built on a full table takes longer than a request may (the index of name
+    pieces: ~7 s at a million characters, against DB_STATEMENT_TIMEOUT_MS' 5 s): migrations run
+    without the timeout, on a connection the pool then discards."""
+    import psycopg2
+    from flask_migrate import upgrade
+    from sqlalchemy import text
+
+    from tests.support.sql import run_sql
+
+    url = create_pg_database(SERVER_URL, prefix="cf_migrate")
+    try:
+        app = create_app({**base_config(url, tmp_path), "DB_STATEMENT_TIMEOUT_MS": "1"})
+        with app.app_context():
+            upgrade(revision="bf2a392fa611")  # the one before the index of name pieces
+            run_sql(  # 20,000 public characters, written past the app (no timeout)
+                url,
+                "INSERT INTO users (id, email, username, username_key, password_hash, "
+                "display_name, bio, role, is_active, created_at, updated_at, row_version) "
+                "VALUES (gen_random_uuid(), 'm@example.com', 'm', 'm', 'x', 'm', '', 'user', "
+                "true, now(), now(), 1); "
+                "INSERT INTO characters (id, owner_id, name, attributes, backstory, is_public, "
+                "created_at, updated_at, row_version) "
+                "SELECT gen_random_uuid(), (SELECT id FROM users), 'Name number ' || n, '{}', "
+                "'', true, now(), now(), 1 FROM generate_series(1, 20000) AS n",
+            )
+            upgrade()  # builds the index over them: far longer than 1 ms
+            with db.engine.connect() as connection:  # and requests keep their timeout
+                assert connection.scalar(text("SHOW statement_timeout")) == "1ms"
+            db.engine.dispose()
+        with psycopg2.connect(url) as connection, connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT count(*) FROM pg_indexes WHERE indexname = %s",
+                ("ix_characters_public_name_pieces",),
+            )
+            assert cursor.fetchone()[0] == 1
+        connection.close()
+    finally:
+        drop_pg_database(url)
