@@ -331,7 +331,7 @@ def test_name_pieces_are_every_one_two_and_four_letters_once(app, populated):
     assert search_pieces("abcabc") == ["abca", "bcab", "cabc"]
 
 
-def test_own_and_short_searches_do_not_use_name_pieces(app, client, populated):
+def test_own_three_letter_and_admin_searches_do_not_use_name_pieces(app, client, populated):
     """Only public names have the index (a filter of every own name by its pieces would cost
     more than it saves), and a three-letter text is left to the trigram index."""
     from tests.support.factories import make_admin
