@@ -17,7 +17,7 @@ from app.auth.session_check import Caller, confirm_before_response
 from app.common.api import Blueprint
 from app.errors import Forbidden, Unauthorized
 from app.extensions import db
-from app.users.models import User
+from app.users.models import Account, Author, User
 
 F = TypeVar("F", bound=Callable[..., Any])
 # Plain Flask endpoints that are public by nature: the OpenAPI document and Swagger UI.
@@ -81,12 +81,23 @@ def current_caller() -> Caller:
     return caller
 
 
+def current_account() -> Author:
+    """The caller's account as a write needs it (id, role, public profile): read by the
+    write's session check, so no query and no ORM object; loaded on a read."""
+    account: Account | None = g.get("account")
+    return account if account is not None else current_user()
+
+
 def current_user() -> User:
-    """The authenticated caller's account, loaded on first use (one primary-key lookup, or
-    none when the request has already loaded it)."""
+    """The caller's account as the mapped ``User``, made on first use: from what a write's
+    session check read (no query), or by one primary-key lookup on a read."""
     user = g.get("current_user")
     if user is None:
-        user = db.session.get(User, current_caller().id)
+        account: Account | None = g.get("account")
+        if account is not None:
+            user = account.as_user(db.session())
+        else:
+            user = db.session.get(User, current_caller().id)
         if user is None:  # deleted since the token was checked
             raise Unauthorized("The token has been revoked.")
         g.current_user = user

@@ -15,8 +15,9 @@ read one's own or a public resource; where a decision needs it, it is read from 
 then (:class:`Caller`), with the session, so a role change counts from the next request.
 
 Writes (and everything on SQLite) check the session with a separate query before the view runs,
-so nothing is written for a revoked token, even outside the database; that query loads the
-whole account, which a write usually needs anyway.
+so nothing is written for a revoked token, even outside the database; that query reads the
+whole account as a Core row (:class:`~app.users.models.Account`), which a write usually needs
+anyway, and which becomes the mapped ``User`` only for a write that needs that.
 """
 
 from __future__ import annotations
@@ -33,8 +34,7 @@ from app.auth.models import LoginSession
 from app.common.database import connection
 from app.common.prepared import prepared
 from app.errors import ServiceUnavailable, Unauthorized, handle_exception
-from app.extensions import db
-from app.users.models import User
+from app.users.models import Account, User
 
 FUNCTION = "cf_assert_live_session"
 SQLSTATE = "CF401"  # raised by the function: the session is not live (any reason)
@@ -84,7 +84,7 @@ def _live_session(*columns: Any) -> Select[Any]:
 
 
 _LIVE_SESSION_CALLER = prepared(_live_session(User.id, User.role), "cf_live_session_caller")
-_LIVE_SESSION_USER = prepared(_live_session(User), "cf_live_session_user")
+_LIVE_SESSION_ACCOUNT = prepared(_live_session(*User.__table__.columns), "cf_live_session_account")
 
 
 def load_caller(session_id: uuid.UUID, user_id: uuid.UUID) -> Caller:
@@ -99,14 +99,14 @@ def load_caller(session_id: uuid.UUID, user_id: uuid.UUID) -> Caller:
     return Caller(row.id, session_id, row.role)
 
 
-def load_user(session_id: uuid.UUID, user_id: uuid.UUID) -> User:
-    """The separate check for a write: the same query, loading the whole account (a write
+def load_account(session_id: uuid.UUID, user_id: uuid.UUID) -> Account:
+    """The separate check for a write: the same query, reading the whole account (a write
     usually needs it: an owner to set, a profile to change), so nothing asks twice."""
     g.pop(_PENDING, None)
-    user = db.session.scalar(_LIVE_SESSION_USER, {"sid": session_id, "sub": user_id})
-    if user is None:
+    row = connection().execute(_LIVE_SESSION_ACCOUNT, {"sid": session_id, "sub": user_id}).first()
+    if row is None:
         raise Unauthorized(REVOKED)
-    return user
+    return Account(row._mapping)
 
 
 def defer_to_first_statement(caller: Caller) -> None:

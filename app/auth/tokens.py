@@ -18,7 +18,7 @@ from flask import current_app, g, request
 from flask_jwt_extended import create_access_token, create_refresh_token
 
 from app.auth.models import LoginSession
-from app.auth.session_check import Caller, defer_to_first_statement, load_user
+from app.auth.session_check import Caller, defer_to_first_statement, load_account
 from app.common.database import SAFE_METHODS
 from app.errors import Unauthorized
 from app.users.models import User
@@ -109,9 +109,9 @@ def authenticate_request() -> Caller:
         caller = Caller(user_id, session_id)
         defer_to_first_statement(caller)
     else:
-        user = load_user(session_id, user_id)
-        g.current_user = user
-        caller = Caller(user.id, session_id, user.role)
+        account = load_account(session_id, user_id)
+        g.account = account
+        caller = Caller(account.id, session_id, account.role)
     g.caller = caller
     g.session_id = session_id
     g.user_id = str(caller.id)

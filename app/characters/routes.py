@@ -7,7 +7,7 @@ from typing import Any
 
 from flask.views import MethodView
 
-from app.auth.policy import current_caller, current_user
+from app.auth.policy import current_account, current_caller
 from app.characters import service
 from app.characters.models import Character
 from app.characters.schemas import (
@@ -69,7 +69,7 @@ class Characters(MethodView):
         key); missing ones are generated from a new seed and derived ones computed; `name` acts
         as a lock on the template's name field. Honours `Idempotency-Key`.
         """
-        return CREATED.answer(service.create_character(owner=current_user(), data=data))
+        return CREATED.answer(service.create_character(owner=current_account(), data=data))
 
 
 @blp.route("/generate")
@@ -88,7 +88,7 @@ class Generate(MethodView):
         same seed, locks and rerolls. `name` overrides the generated name. Honours
         `Idempotency-Key`.
         """
-        return CREATED.answer(service.generate_character(owner=current_user(), data=data))
+        return CREATED.answer(service.generate_character(owner=current_account(), data=data))
 
 
 @blp.route("/<uuid:character_id>")

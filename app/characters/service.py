@@ -44,7 +44,7 @@ from app.generation import (
     random_seed,
     validate_attributes,
 )
-from app.users.models import User
+from app.users.models import Author
 
 FREE_FORM_MAX_BYTES = 64 * 1024
 FREE_FORM_MAX_KEYS = 200
@@ -266,7 +266,7 @@ def _name_search(order: Order, walk: bool, by_pieces: bool) -> Search:
 # --- writing ---------------------------------------------------------------------------------
 
 
-def create_character(*, owner: User, data: dict[str, Any]) -> views.CharacterView:
+def create_character(*, owner: Author, data: dict[str, Any]) -> views.CharacterView:
     attributes = clean_values(data.get("attributes") or {})
     values: dict[str, Any] = {
         "name": data["name"],
@@ -300,7 +300,7 @@ def create_character(*, owner: User, data: dict[str, Any]) -> views.CharacterVie
     return _insert(owner, values)
 
 
-def generate_character(*, owner: User, data: dict[str, Any]) -> views.CharacterView:
+def generate_character(*, owner: Author, data: dict[str, Any]) -> views.CharacterView:
     """Store exactly what ``POST /templates/{id}/preview`` shows for the same inputs."""
     template, compiled = _usable_template(owner, data["template_id"])
     seed = data["seed"] if data.get("seed") is not None else random_seed()
@@ -340,7 +340,7 @@ _NEW_CHARACTER: dict[str, Any] = {
 _INSERT_CHARACTER = Character.__table__.insert()
 
 
-def _insert(owner: User, values: dict[str, Any]) -> views.CharacterView:
+def _insert(owner: Author, values: dict[str, Any]) -> views.CharacterView:
     """Store a new character of ``owner`` and answer with its view.
 
     Every value of the new row is known here, so it is one Core ``INSERT`` rather than the ORM's

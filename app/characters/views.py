@@ -28,7 +28,7 @@ from sqlalchemy import Row, Select, bindparam, select
 from app.characters.models import Character, portrait_view
 from app.common.pagination import Rows
 from app.common.prepared import prepared
-from app.users.models import User
+from app.users.models import Author, User
 
 # every column but the rerolls, which only an edit needs
 _CHARACTER_COLUMNS = tuple(c for c in Character.__table__.c if c.key != "rerolls")
@@ -120,7 +120,7 @@ def from_row(row: Row[Any]) -> CharacterView:
     return _character((*row[:_OWNER_AT], owner))
 
 
-def from_values(values: Mapping[str, Any], owner: User) -> CharacterView:
+def from_values(values: Mapping[str, Any], owner: Author) -> CharacterView:
     """The view of a character from its column values (a row just inserted) and its owner."""
     public = OwnerView(owner.id, owner.username, owner.display_name, owner.bio, owner.created_at)
     return _character((*(values[key] for key in _KEYS), public))

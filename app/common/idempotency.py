@@ -267,9 +267,9 @@ def idempotent(operation: str, created: Created) -> Callable[[F], F]:
                     "The Idempotency-Key header must be 1..255 characters of ASCII '!'..'~'.",
                     errors={"headers": {HEADER: ["1..255 characters of ASCII '!'..'~'."]}},
                 )
-            from app.auth.policy import current_user
+            from app.auth.policy import current_caller
 
-            user_id = current_user().id
+            user_id = current_caller().id
             replay = _claim(user_id, operation, key, _fingerprint(), created)
             if replay is not None:
                 return replay

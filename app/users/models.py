@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from datetime import datetime
+from typing import Any, Protocol
 
 from sqlalchemy import Boolean, CheckConstraint, Integer, String, Text, Uuid
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, Session, make_transient_to_detached, mapped_column
 
 from app.common.types import UTCDateTime, utcnow
 from app.extensions import db
@@ -40,3 +42,58 @@ class User(db.Model):
 
     def __repr__(self) -> str:
         return f"<User {self.username}>"
+
+
+class Author(Protocol):
+    """What a write needs of its author: an :class:`Account` or a loaded :class:`User`."""
+
+    @property
+    def id(self) -> uuid.UUID: ...
+
+    @property
+    def username(self) -> str: ...
+
+    @property
+    def display_name(self) -> str: ...
+
+    @property
+    def bio(self) -> str: ...
+
+    @property
+    def created_at(self) -> datetime: ...
+
+    @property
+    def is_admin(self) -> bool: ...
+
+
+class Account:
+    """A user's columns as one Core row read them (a write's session check), with no ORM object.
+
+    Most writes need of their author only its id, role and public profile, and building the
+    mapped :class:`User` from the row cost more CPU than the rest of the check (identity map,
+    instance state; ~60 us of a ~1.3 ms generate, measured in-process). :meth:`as_user` makes
+    that object, for the writes that change the account or relate to it, without asking the
+    database again: the row is what a load in the same transaction would have read.
+    """
+
+    __slots__ = ("bio", "columns", "created_at", "display_name", "id", "role", "username")
+
+    def __init__(self, columns: Mapping[str, Any]) -> None:
+        self.columns = columns  # every column of ``users``, by name
+        self.id: uuid.UUID = columns["id"]
+        self.role: str = columns["role"]
+        self.username: str = columns["username"]
+        self.display_name: str = columns["display_name"]
+        self.bio: str = columns["bio"]
+        self.created_at: datetime = columns["created_at"]
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == "admin"
+
+    def as_user(self, session: Session) -> User:
+        """The mapped account, persistent in ``session`` as if loaded there (no SQL): the one
+        already in its identity map, if any, else one made from these columns."""
+        user = User(**self.columns)
+        make_transient_to_detached(user)  # as loaded: no pending changes, an identity key
+        return session.merge(user, load=False)

@@ -32,7 +32,7 @@ def test_a_write_checks_its_session_first_with_a_query_of_its_own(probe_app, pro
         response = probe.patch(ME, json={"bio": "x"}, headers={**alice.auth, "If-Match": "*"})
     assert response.status_code in (200, 412)
     assert "cf_assert_live_session" not in sent[0]
-    assert sent[0].startswith("EXECUTE cf_live_session_user(")  # prepared (app.common.prepared)
+    assert sent[0].startswith("EXECUTE cf_live_session_account(")  # prepared (app.common.prepared)
 
 
 def test_a_read_without_any_statement_is_checked_before_it_answers(probe_app, probe, alice):
@@ -134,13 +134,13 @@ def test_generating_twice_from_one_template_is_three_statements(probe_app, probe
     with statements(probe_app) as sent:
         assert probe.post(GENERATE, json=body, headers=alice.auth).status_code == 201
     assert len(sent) == 3, sent
-    assert sent[0].startswith("EXECUTE cf_live_session_user(")
+    assert sent[0].startswith("EXECUTE cf_live_session_account(")
     assert sent[1].startswith("EXECUTE cf_template_in_use(")
     assert sent[2].startswith("INSERT INTO characters")
-    from app.auth.session_check import _LIVE_SESSION_USER
+    from app.auth.session_check import _LIVE_SESSION_ACCOUNT
     from app.characters.service import _TEMPLATE_IN_USE
 
-    assert "users.password_hash" in str(_LIVE_SESSION_USER)  # the account, loaded whole
+    assert "users.password_hash" in str(_LIVE_SESSION_ACCOUNT)  # the account, loaded whole
     assert "definition" not in str(_TEMPLATE_IN_USE)  # the template: five columns
 
 
@@ -157,3 +157,32 @@ def test_reads_on_a_schema_without_the_function_are_503_not_500(probe, alice, da
             database_url, "ALTER FUNCTION cf_hidden(uuid, uuid) RENAME TO cf_assert_live_session"
         )
     assert probe.get(ME, headers=alice.auth).status_code == 200
+
+
+def test_a_write_to_the_account_uses_the_checks_row_and_reads_nothing_else(probe_app, probe, alice):
+    """The write's check reads the whole account; the mapped ``User`` the change needs is made
+    from that row (app.users.models.Account.as_user), and its UPDATE still checks the version."""
+    etag = probe.get(ME, headers=alice.auth).headers["ETag"]
+    with statements(probe_app) as sent:
+        response = probe.patch(ME, json={"bio": "new"}, headers={**alice.auth, "If-Match": etag})
+    assert response.status_code == 200, response.get_json()
+    assert response.get_json()["bio"] == "new"
+    assert sent[0].startswith("EXECUTE cf_live_session_account(")
+    assert not [s for s in sent[1:] if s.startswith("SELECT")], sent
+    (update,) = [s for s in sent if s.startswith("UPDATE users")]
+    assert "users.row_version = " in update  # the version read by the check
+    stale = probe.patch(ME, json={"bio": "old"}, headers={**alice.auth, "If-Match": etag})
+    assert stale.status_code == 412
+    assert probe.get(ME, headers=alice.auth).get_json()["bio"] == "new"
+
+
+def test_a_template_made_by_a_write_is_owned_without_loading_the_owner_again(
+    probe_app, probe, alice
+):
+    from tests.support.factories import create_template
+
+    with statements(probe_app) as sent:
+        template = create_template(probe, alice)
+    assert template["owner"]["username"] == alice.username
+    assert sent[0].startswith("EXECUTE cf_live_session_account(")
+    assert not [s for s in sent[1:] if "FROM users" in s], sent

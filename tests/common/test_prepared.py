@@ -116,7 +116,7 @@ def test_in_a_transaction_too_and_a_rollback_keeps_it(app, sent):
 def test_writes_check_the_session_with_a_prepared_statement(client, alice, sent):
     sent.clear()
     assert client.post(BASE, json={"name": "W"}, headers=alice.auth).status_code == 201
-    assert any(s.startswith("EXECUTE cf_live_session_user(") for s in sent)
+    assert any(s.startswith("EXECUTE cf_live_session_account(") for s in sent)
     assert client.post("/api/v1/auth/logout", headers=alice.auth).status_code == 204
     assert client.post(BASE, json={"name": "W"}, headers=alice.auth).status_code == 401
 
