@@ -70,8 +70,8 @@ class Account:
     """A user's columns as one Core row read them (a write's session check), with no ORM object.
 
     Most writes need of their author only its id, role and public profile, and building the
-    mapped :class:`User` from the row cost more CPU than the rest of the check (identity map,
-    instance state; ~60 us of a ~1.3 ms generate, measured in-process). :meth:`as_user` makes
+    mapped :class:`User` from the row was a measurable part of a write (identity map, instance
+    state: ~60-100 us of a ~1.2 ms generate, measured in-process). :meth:`as_user` makes
     that object, for the writes that change the account or relate to it, without asking the
     database again: the row is what a load in the same transaction would have read.
     """
