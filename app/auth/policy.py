@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
+from datetime import datetime
 from functools import wraps
 from typing import Any, Protocol, TypeVar
 
@@ -17,7 +18,7 @@ from app.auth.session_check import Caller, confirm_before_response
 from app.common.api import Blueprint
 from app.errors import Forbidden, Unauthorized
 from app.extensions import db
-from app.users.models import Account, Author, User
+from app.users.models import Account, User
 
 F = TypeVar("F", bound=Callable[..., Any])
 # Plain Flask endpoints that are public by nature: the OpenAPI document and Swagger UI.
@@ -71,6 +72,23 @@ class Viewer(Protocol):
 
     @property
     def is_admin(self) -> bool: ...
+
+
+class Author(Viewer, Protocol):
+    """What a write needs of its author, beyond a viewer's id and role: its public profile.
+    An :class:`~app.users.models.Account` or a loaded :class:`User`."""
+
+    @property
+    def username(self) -> str: ...
+
+    @property
+    def display_name(self) -> str: ...
+
+    @property
+    def bio(self) -> str: ...
+
+    @property
+    def created_at(self) -> datetime: ...
 
 
 def current_caller() -> Caller:

@@ -11,6 +11,7 @@ from sqlalchemy import Row, Select, Text, bindparam, func, select
 from sqlalchemy.dialects import postgresql
 
 from app.auth.policy import (
+    Author,
     Viewer,
     can_read_character,
     can_read_template,
@@ -44,7 +45,6 @@ from app.generation import (
     random_seed,
     validate_attributes,
 )
-from app.users.models import Author
 
 FREE_FORM_MAX_BYTES = 64 * 1024
 FREE_FORM_MAX_KEYS = 200

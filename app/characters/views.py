@@ -25,10 +25,11 @@ from typing import Any, NamedTuple
 
 from sqlalchemy import Row, Select, bindparam, select
 
+from app.auth.policy import Author
 from app.characters.models import Character, portrait_view
 from app.common.pagination import Rows
 from app.common.prepared import prepared
-from app.users.models import Author, User
+from app.users.models import User
 
 # every column but the rerolls, which only an edit needs
 _CHARACTER_COLUMNS = tuple(c for c in Character.__table__.c if c.key != "rerolls")

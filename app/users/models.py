@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any
 
 from sqlalchemy import Boolean, CheckConstraint, Integer, String, Text, Uuid
 from sqlalchemy.orm import Mapped, Session, make_transient_to_detached, mapped_column
@@ -42,28 +42,6 @@ class User(db.Model):
 
     def __repr__(self) -> str:
         return f"<User {self.username}>"
-
-
-class Author(Protocol):
-    """What a write needs of its author: an :class:`Account` or a loaded :class:`User`."""
-
-    @property
-    def id(self) -> uuid.UUID: ...
-
-    @property
-    def username(self) -> str: ...
-
-    @property
-    def display_name(self) -> str: ...
-
-    @property
-    def bio(self) -> str: ...
-
-    @property
-    def created_at(self) -> datetime: ...
-
-    @property
-    def is_admin(self) -> bool: ...
 
 
 class Account:
