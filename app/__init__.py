@@ -37,6 +37,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     settings = load_settings(environ, instance_path=instance_path)
 
     app = Flask(__name__, instance_path=str(instance_path), static_folder=None)
+    # "/api/v1//characters" names no resource: a 404 problem, not a redirect to another path
+    app.url_map.merge_slashes = False
     app.json = FastJSONProvider(app)
     app.config.update(flask_config(settings))
     app.config.update({k: v for k, v in overrides.items() if k not in names})
@@ -83,6 +85,11 @@ def register_extensions(app: Flask) -> None:
             app,
             origins=list(app.config["CORS_ORIGINS"]),
             supports_credentials=False,
+            # Access-Control-Allow-Origin only in answer to an allowed Origin; Vary: Origin is
+            # added to every response by app.http (flask-cors adds it only for two origins or
+            # more, yet with one the answer still depends on the Origin sent)
+            always_send=False,
+            vary_header=False,
             methods=["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
             allow_headers=[
                 "Authorization",

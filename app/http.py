@@ -9,6 +9,7 @@ import uuid
 
 from flask import Flask, Request, Response, g, request
 from flask.sessions import NullSession, SessionInterface
+from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
 from app.health import metrics
 
@@ -56,16 +57,43 @@ def _security_headers(response: Response, *, behind_https: bool) -> None:
     headers["Referrer-Policy"] = "no-referrer"
     is_docs = request.blueprint == "apidocs"
     headers["Content-Security-Policy"] = DOCS_CSP if is_docs else API_CSP
-    if response.mimetype in JSON_TYPES and "Cache-Control" not in headers:
+    status = response.status_code
+    if status == 204 or status == 304:
+        # no body, so no Content-Type; a 304 repeats the Cache-Control its 200 would carry
+        # (RFC 9110, 15.4.5): the JSON resources' no-store, unless it set its own (portraits)
+        headers.remove("Content-Type")
+        if status == 304 and "Cache-Control" not in headers:
+            headers["Cache-Control"] = "no-store"
+    elif response.mimetype in JSON_TYPES and "Cache-Control" not in headers:
         headers["Cache-Control"] = "no-store"
     if behind_https:
         headers["Strict-Transport-Security"] = HSTS
 
 
+def _endpoint_label(app: Flask) -> str:
+    """The route rule a request matched, for the metrics; for a 405 the rule of the path (which
+    exists, only not for this method); ``<unmatched>`` for paths no rule has."""
+    if request.url_rule is not None:
+        return request.url_rule.rule
+    error = request.routing_exception
+    if isinstance(error, MethodNotAllowed) and error.valid_methods:
+        adapter = app.create_url_adapter(request)
+        if adapter is not None:
+            try:
+                rule, _ = adapter.match(method=error.valid_methods[0], return_rule=True)
+            except HTTPException:
+                return "<unmatched>"
+            return rule.rule
+    return "<unmatched>"
+
+
 def _finish_request(response: Response, app: Flask) -> Response:
     _security_headers(response, behind_https=app.config["BEHIND_HTTPS"])
+    if app.config["CORS_ORIGINS"]:
+        # whether Access-Control-Allow-Origin is sent depends on the Origin (flask-cors)
+        response.vary.add("Origin")
     elapsed = time.perf_counter() - g.get("started", time.perf_counter())
-    endpoint = request.url_rule.rule if request.url_rule is not None else "<unmatched>"
+    endpoint = _endpoint_label(app)
     if app.config["METRICS_ENABLED"]:
         metrics.observe_request(request.method, endpoint, response.status_code, elapsed)
         metrics.observe_pool()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 
@@ -40,7 +41,7 @@ def test_malformed_json_is_400(probe):
     assert_problem(response, 400, "/problems/malformed-json")
 
 
-@pytest.mark.parametrize("constant", ["NaN", "Infinity", "-Infinity"])
+@pytest.mark.parametrize("constant", ["NaN", "Infinity", "-Infinity", "1e999", "-1.5e400"])
 def test_nan_and_infinity_are_400(probe, constant):
     response = probe.post(
         "/api/v1/_probe/echo",
@@ -108,6 +109,40 @@ def test_body_larger_than_max_content_length_is_413(probe, probe_app):
     response = probe.post("/api/v1/_probe/echo", data=big, content_type="application/json")
     body = assert_problem(response, 413)
     assert str(limit) in body["detail"]
+
+
+@pytest.mark.parametrize("size", ["exact", "over"])
+def test_body_without_content_length_is_not_cut_at_the_limit(probe, probe_app, size):
+    """A chunked body (no Content-Length) over the limit is 413, not a shorter body parsed as
+    if whole: padding after the JSON used to be cut off at the limit and the rest accepted."""
+    limit = probe_app.config["MAX_CONTENT_LENGTH"]
+    head = b'{"name": "padded"}'
+    body = head + b" " * (limit - len(head) + (1 if size == "over" else 0))
+    environ = {"wsgi.input_terminated": True, "CONTENT_TYPE": "application/json"}
+    response = probe.post(
+        "/api/v1/_probe/echo", input_stream=io.BytesIO(body), environ_overrides=environ
+    )
+    if size == "over":
+        assert_problem(response, 413)
+    else:
+        assert response.status_code == 200, response.get_json()
+
+
+@pytest.mark.parametrize("coding", ["gzip", "br", "deflate"])
+def test_compressed_bodies_are_415(probe, coding):
+    response = probe.post(
+        "/api/v1/_probe/echo",
+        data=b'{"name": "a"}',
+        content_type="application/json",
+        headers={"Content-Encoding": coding},
+    )
+    body = assert_problem(response, 415)
+    assert coding in body["detail"]
+
+
+def test_doubled_slashes_are_404_not_a_redirect(client):
+    response = client.get("/api/v1//characters")
+    assert_problem(response, 404)
 
 
 def test_unexpected_exception_is_500_without_internals_and_logged(probe, caplog):

@@ -98,6 +98,35 @@ def test_cors_unknown_origin_gets_nothing(client):
     assert "Access-Control-Allow-Origin" not in response.headers
 
 
+@pytest.mark.parametrize(
+    "origins", ["https://app.example.com", "https://a.example,https://b.example"]
+)
+def test_cors_answers_vary_by_origin(app_factory, origins):
+    """Whether Access-Control-Allow-Origin is sent depends on the Origin, so every response says
+    Vary: Origin (a shared cache must not hand one origin's answer to another), with one allowed
+    origin as with several; without an Origin no CORS header is sent at all."""
+    client = app_factory(CORS_ORIGINS=origins).test_client()
+    allowed = origins.split(",")[0]
+    for origin, answer in ((allowed, allowed), ("https://evil.example", None), (None, None)):
+        response = client.get("/health/live", headers={"Origin": origin} if origin else {})
+        assert response.headers.getlist("Vary") == ["Origin"], origin
+        assert response.headers.get("Access-Control-Allow-Origin") == answer, origin
+
+
+def test_no_content_type_on_bodiless_answers(client, alice):
+    created = client.post("/api/v1/characters", json={"name": "Quiet"}, headers=alice.auth)
+    path = created.headers["Location"]
+    unchanged = client.get(path, headers={**alice.auth, "If-None-Match": created.headers["ETag"]})
+    assert unchanged.status_code == 304
+    assert "Content-Type" not in unchanged.headers
+    # a 304 repeats the Cache-Control of the 200 it stands for (RFC 9110, 15.4.5)
+    assert unchanged.headers["Cache-Control"] == "no-store"
+    deleted = client.delete(path, headers={**alice.auth, "If-Match": created.headers["ETag"]})
+    assert deleted.status_code == 204
+    assert "Content-Type" not in deleted.headers
+    assert deleted.get_data() == b""
+
+
 def test_one_json_log_line_per_request(client, capsys):
     client.get(
         "/health/live?x=1",

@@ -69,7 +69,7 @@ class Login(MethodView):
         LoginSchema, example={"email": "aria@example.com", "password": "correct horse battery"}
     )
     @blp.response(200, TokenPairSchema)
-    @documented_errors(403, 429)
+    @documented_errors(401, 403, 429)
     def post(self, data: dict[str, Any]) -> dict[str, Any]:
         """Sign in: a new login session with an access token and a refresh token.
 
@@ -84,6 +84,7 @@ class Refresh(MethodView):
     @public
     @blp.doc(security=[{"bearerAuth": []}])
     @blp.response(200, TokenPairSchema)
+    @documented_errors(401)
     def post(self) -> dict[str, Any]:
         """Exchange the refresh token (sent as the bearer token) for a new pair.
 

@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text, Uuid
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from app.common.concurrency import owner_context
 from app.common.types import JSONDocument, UTCDateTime, utcnow
 from app.extensions import db
 from app.users.models import User
@@ -63,6 +64,11 @@ class Template(db.Model):
     @property
     def is_builtin(self) -> bool:
         return self.owner_id is None
+
+    @property
+    def etag_context(self) -> str:
+        """What the view shows beyond this row (app.common.concurrency): the owner's profile."""
+        return owner_context(self.owner)
 
 
 class TemplateTag(db.Model):

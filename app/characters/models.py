@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import BigInteger, Boolean, ForeignKey, Index, Integer, String, Text, Uuid
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from app.common.concurrency import owner_context
 from app.common.types import JSONDocument, UTCDateTime, utcnow
 from app.extensions import db
 from app.users.models import User
@@ -97,6 +98,16 @@ class Character(db.Model):
     @property
     def portrait(self) -> dict[str, Any] | None:
         return portrait_view(self)
+
+    @property
+    def etag_context(self) -> str:
+        return etag_context(self)
+
+
+def etag_context(character: Any) -> str:
+    """What a character's view shows beyond its own row's version (app.common.concurrency): its
+    template (deleting the template sets it to null) and its owner's public profile."""
+    return f"{character.template_id}:{owner_context(character.owner)}"
 
 
 def portrait_view(character: Any) -> dict[str, Any] | None:

@@ -26,7 +26,7 @@ from typing import Any, NamedTuple
 from sqlalchemy import Row, Select, bindparam, select
 
 from app.auth.policy import Author
-from app.characters.models import Character, portrait_view
+from app.characters.models import Character, etag_context, portrait_view
 from app.common.pagination import Rows
 from app.common.prepared import prepared
 from app.users.models import User
@@ -83,6 +83,10 @@ class CharacterView(NamedTuple):
     @property
     def portrait(self) -> dict[str, Any] | None:
         return portrait_view(self)
+
+    @property
+    def etag_context(self) -> str:
+        return etag_context(self)
 
 
 _KEYS = tuple(c.key for c in _CHARACTER_COLUMNS)

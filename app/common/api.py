@@ -13,6 +13,7 @@ from __future__ import annotations
 import copy
 import http
 import json
+import math
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -156,14 +157,40 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
 
 
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if math.isinf(value):  # 1e999: what the standard library would read as Infinity
+        raise ValueError(f"{text} is too large for a JSON number")
+    return value
+
+
 def parse_json_body(raw: bytes) -> Any:
-    """Strict JSON: no NaN/Infinity, bounded depth, no NUL characters."""
+    """Strict JSON: no NaN/Infinity (not even as a number too large for a float, such as
+    ``1e999``), bounded depth, no NUL characters."""
     try:
-        value = json.loads(raw, parse_constant=_reject_constant)
+        value = json.loads(raw, parse_constant=_reject_constant, parse_float=_finite_float)
     except (ValueError, RecursionError):  # JSONDecodeError and UnicodeDecodeError are ValueErrors
         raise MalformedJSON() from None
     _walk_json(value)
     return value
+
+
+def request_body(req: Request) -> bytes:
+    """The request's body, or 413 when it is larger than ``MAX_CONTENT_LENGTH``.
+
+    With a ``Content-Length`` Werkzeug answers 413 itself. A body sent without one (chunked)
+    is read only up to the limit, and Werkzeug stops there without saying so: a longer body
+    would be cut short and parsed as if complete. So when the limit was reached, one more byte
+    is asked of the server's input stream, and there being one is a 413.
+    """
+    limit = current_app.config.get("MAX_CONTENT_LENGTH")
+    if limit and req.content_length and req.content_length > limit:
+        raise PayloadTooLarge(f"The request body is larger than the limit of {limit} bytes.")
+    raw = req.get_data(cache=True)
+    cut_short = limit and req.content_length is None and len(raw) >= limit
+    if cut_short and req.environ["wsgi.input"].read(1):
+        raise PayloadTooLarge(f"The request body is larger than the limit of {limit} bytes.")
+    return raw
 
 
 def is_json_media_type(mimetype: str) -> bool:
@@ -181,21 +208,30 @@ class StrictParser(FlaskParser):
     }
 
     def _raw_load_json(self, req: Request) -> Any:
-        limit = current_app.config.get("MAX_CONTENT_LENGTH")
-        if limit and req.content_length and req.content_length > limit:
-            raise PayloadTooLarge(f"The request body is larger than the limit of {limit} bytes.")
-        raw = req.get_data(cache=True)
+        raw = request_body(req)
         if not raw:
             return core.missing
         if not is_json_media_type(req.mimetype):
             raise UnsupportedMediaType(
                 "The request body must be JSON, sent with Content-Type: application/json."
             )
+        coding = req.headers.get("Content-Encoding", "").strip().lower()
+        if coding not in ("", "identity"):
+            raise UnsupportedMediaType(
+                f"Content-Encoding {coding!r} is not supported: send the body uncompressed."
+            )
         return parse_json_body(raw)
 
     def load_files(self, req: Request, schema: ma.Schema) -> Any:
         if req.mimetype != "multipart/form-data":
             raise UnsupportedMediaType("Send the file as multipart/form-data.")
+        repeated = {
+            name: ["Send one file in this field, not several."]
+            for name, files in req.files.lists()
+            if len(files) > 1
+        }
+        if repeated:  # webargs would take the first and drop the others without a word
+            raise ValidationFailed(errors={"files": repeated})
         return super().load_files(req, schema)
 
 

@@ -1,6 +1,12 @@
 """Optimistic concurrency: strong ETags from a row's id and version column, ``If-Match`` on
 writes (428 without, 412 when stale) and ``If-None-Match`` on reads (304).
 
+A view can show more than its own row: a character shows its owner's public profile and its
+``template_id``, which deleting the template sets to null without touching the character's row.
+Such a resource names what else its view shows in ``etag_context`` (see :func:`owner_context`),
+and that goes into the ETag too, so the ETag changes whenever the view does and a 304 is never
+stale.
+
 The check here is only the fast path. The write itself is guarded by the database: every
 versioned model maps its version column as SQLAlchemy's ``version_id_col``, so the UPDATE or
 DELETE carries ``WHERE version = <the version read>``; when a concurrent writer got there first
@@ -44,9 +50,18 @@ ETAG_HEADER = {
 }
 
 
+def owner_context(owner: Any) -> str:
+    """What an ETag must cover of an embedded owner's public view (``UserPublic``): what can
+    change of it (its id and ``created_at`` cannot), or ``""`` for none (built-in templates)."""
+    if owner is None:
+        return ""
+    return repr((owner.username, owner.display_name, owner.bio))
+
+
 def etag_for(resource: Versioned, salt: str = "") -> str:
-    digest = hashlib.sha256(f"{resource.id}:{resource.row_version}:{salt}".encode()).hexdigest()
-    return f'"{digest[:32]}"'
+    context = getattr(resource, "etag_context", "")
+    text = f"{resource.id}:{resource.row_version}:{salt}:{context}"
+    return f'"{hashlib.sha256(text.encode()).hexdigest()[:32]}"'
 
 
 def _tags(header: str) -> list[str]:
@@ -69,12 +84,18 @@ def check_if_match(resource: Versioned, salt: str = "") -> None:
         )
 
 
-def not_modified(resource: Versioned, salt: str = "") -> bool:
+def matches_if_none_match(etag: str) -> bool:
+    """Whether the request's ``If-None-Match`` names ``etag`` (compared weakly) or is ``*``."""
     header = request.headers.get("If-None-Match")
     if not header:
         return False
     tags = [tag.removeprefix("W/") for tag in _tags(header)]
-    return "*" in tags or etag_for(resource, salt) in tags
+    return "*" in tags or etag in tags
+
+
+def not_modified(resource: Versioned, salt: str = "") -> bool:
+    # the ETag is worked out only when asked for (most reads send no If-None-Match)
+    return "If-None-Match" in request.headers and matches_if_none_match(etag_for(resource, salt))
 
 
 def not_modified_response(resource: Versioned, salt: str = "") -> Response | None:

@@ -44,7 +44,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from app.common.api import parse_json_body
+from app.common.api import parse_json_body, request_body
 from app.common.created import Created
 from app.common.database import connection
 from app.common.types import JSONDocument, UTCDateTime, utcnow
@@ -103,7 +103,7 @@ class IdempotencyRecord(db.Model):
 
 
 def _fingerprint() -> str:
-    raw = request.get_data(cache=True)
+    raw = request_body(request)
     try:
         canonical = json.dumps(
             parse_json_body(raw) if raw else None,

@@ -27,6 +27,12 @@ def clean_text(value: str) -> str:
     return kept.strip()
 
 
+def _only_safe_attributes(tag: str, attribute: str, value: str) -> str | None:
+    if attribute in SAFE_ATTRIBUTES.get(tag, ()) or (tag == "a" and attribute == "rel"):
+        return value  # rel: the link_rel nh3 sets (a rel of the input is not let through)
+    return None
+
+
 def clean_html(value: str) -> str:
     """Plain-text cleaning, then an allowlist HTML sanitiser (links get rel=noopener…)."""
     text = clean_text(value)
@@ -36,7 +42,12 @@ def clean_html(value: str) -> str:
         text,
         tags=set(SAFE_TAGS),
         attributes={tag: set(attrs) for tag, attrs in SAFE_ATTRIBUTES.items()},
+        # links are absolute http(s) URLs only: a relative or scheme-relative ("//host") one
+        # would point wherever the text happens to be shown
         url_schemes=set(SAFE_URL_SCHEMES),
+        url_relative="deny",
+        # nh3 keeps `lang` and `title` on every tag unless told otherwise: only `href` stays
+        attribute_filter=_only_safe_attributes,
         link_rel="noopener noreferrer nofollow",
         strip_comments=True,
     )

@@ -240,7 +240,16 @@ def _check_call(node: ast.Call) -> None:
 
 
 def _check_constant(value: object) -> None:
-    if isinstance(value, bool | str):
+    if isinstance(value, bool):
+        return
+    if isinstance(value, str):
+        # an escape in a string literal ('\\x00', '\\ud800') can spell what JSON text may not
+        if "\x00" in value:
+            raise ExpressionError("a string must not contain NUL characters")
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ExpressionError("a string must be valid Unicode (no lone surrogates)") from None
         return
     if isinstance(value, int):
         if not -LIMIT <= value <= LIMIT:

@@ -14,7 +14,13 @@ from app.auth.policy import current_caller
 from app.characters import service as characters
 from app.characters.schemas import CharacterRead
 from app.common.api import Blueprint, documented_errors
-from app.common.concurrency import ETAG_HEADER, IF_MATCH_PARAMETER, check_if_match, etag_for
+from app.common.concurrency import (
+    ETAG_HEADER,
+    IF_MATCH_PARAMETER,
+    check_if_match,
+    etag_for,
+    matches_if_none_match,
+)
 from app.common.schemas import BaseSchema
 from app.errors import PayloadTooLarge
 from app.portraits import service
@@ -60,12 +66,24 @@ IMAGE_RESPONSE = {
         "headers": {
             **ETAG_HEADER,
             "Cache-Control": {
-                "description": "`public, max-age=3600` for public characters; "
-                "`private, no-cache` otherwise.",
+                "description": "`public, no-cache` for public characters, `private, no-cache` "
+                "otherwise: caches may keep the image but ask each time (`If-None-Match`, a "
+                "304 while it is unchanged), so a new portrait or a character made private "
+                "shows at once.",
                 "schema": {"type": "string"},
             },
         },
     }
+}
+# flask-smorest's doc(parameters=...) replaces the parameters it documents from arguments, so
+# the query's `size` is listed here beside the header (tests/test_openapi.py checks every
+# operation's query parameters are documented)
+SIZE_PARAMETER = {
+    "in": "query",
+    "name": "size",
+    "required": False,
+    "description": PortraitQuery._declared_fields["size"].metadata["description"],
+    "schema": {"type": "string", "enum": ["full", "thumb"], "default": "full"},
 }
 
 
@@ -75,12 +93,14 @@ class Portrait(MethodView):
     @blp.doc(
         responses=IMAGE_RESPONSE,
         parameters=[
+            SIZE_PARAMETER,
             {
                 "in": "header",
                 "name": "If-None-Match",
                 "required": False,
+                "description": "The image's `ETag` as last read (or `*`): 304 while it is current.",
                 "schema": {"type": "string"},
-            }
+            },
         ],
     )
     @documented_errors(304, 404)
@@ -89,8 +109,8 @@ class Portrait(MethodView):
         character = characters.get_readable(viewer=current_caller(), character_id=character_id)
         rendition = query["size"]
         tag = f'"{character.portrait_digest}-{rendition}"'
-        cache = "public, max-age=3600" if character.is_public else "private, no-cache"
-        if character.portrait_digest and tag in request.headers.get("If-None-Match", ""):
+        cache = "public, no-cache" if character.is_public else "private, no-cache"
+        if character.portrait_digest and matches_if_none_match(tag):
             response = current_app.response_class(status=304)
         else:
             data = service.read_portrait(character=character, rendition=rendition)

@@ -375,3 +375,18 @@ def test_seed_command(app):
     assert "Built-in templates:" in result.output
     again = app.test_cli_runner().invoke(args=["seed"])
     assert "0 created, 0 updated" in again.output
+
+
+def test_etag_changes_with_the_owners_profile(client, alice, bob):
+    template = create_template(client, alice, is_public=True)
+    tag = etag(client, bob, template["id"])
+    me = client.get("/api/v1/users/me", headers=alice.auth)
+    client.patch(
+        "/api/v1/users/me",
+        json={"bio": "Now with a bio"},
+        headers={**alice.auth, "If-Match": me.headers["ETag"]},
+    )
+    response = client.get(f"{BASE}/{template['id']}", headers={**bob.auth, "If-None-Match": tag})
+    assert response.status_code == 200
+    assert response.get_json()["owner"]["bio"] == "Now with a bio"
+    assert response.headers["ETag"] != tag

@@ -531,3 +531,39 @@ def test_totals_beyond_the_exact_count_limit(app, client, alice):
     else:
         assert meta["total"] == 1_050 and "total_exact" not in meta
     assert meta["last_page"] == meta["total_pages"] or meta["last_page"] == 500
+
+
+def test_etag_changes_with_everything_the_view_shows(client, alice, bob):
+    """The view shows the owner's profile and the template id, neither of them in the
+    character's row version: a change to either changes the ETag, so a 304 is never stale."""
+    own_template = create_template(client, alice, is_public=True)
+    character = generate(client, alice, own_template["id"], is_public=True)
+    path = f"{BASE}/{character['id']}"
+    first = client.get(path, headers=bob.auth)
+    tag = first.headers["ETag"]
+
+    me = client.get("/api/v1/users/me", headers=alice.auth)
+    renamed = client.patch(
+        "/api/v1/users/me",
+        json={"display_name": "Alice the Renamed"},
+        headers={**alice.auth, "If-Match": me.headers["ETag"]},
+    )
+    assert renamed.status_code == 200
+    after_rename = client.get(path, headers={**bob.auth, "If-None-Match": tag})
+    assert after_rename.status_code == 200
+    assert after_rename.get_json()["owner"]["display_name"] == "Alice the Renamed"
+    assert after_rename.headers["ETag"] != tag
+    # the owner's write path agrees with the read path on the new ETag
+    tag = after_rename.headers["ETag"]
+    assert patch(client, alice, character["id"], {"backstory": "x"}, tag=tag).status_code == 200
+    tag = etag(client, alice, character["id"])
+
+    template_path = f"/api/v1/templates/{own_template['id']}"
+    template_tag = client.get(template_path, headers=alice.auth).headers["ETag"]
+    removed = client.delete(template_path, headers={**alice.auth, "If-Match": template_tag})
+    assert removed.status_code == 204
+    after_delete = client.get(path, headers={**bob.auth, "If-None-Match": tag})
+    assert after_delete.status_code == 200
+    assert after_delete.get_json()["template_id"] is None
+    assert after_delete.headers["ETag"] != tag
+    assert patch(client, alice, character["id"], {"name": "Kept"}, tag=tag).status_code == 412

@@ -71,6 +71,14 @@ def test_text_is_nfc_normalised():
             "<ul><li>a</li></ul><blockquote>q</blockquote>",
             "<ul><li>a</li></ul><blockquote>q</blockquote>",
         ),
+        # http(s) links only: no relative or scheme-relative ones, no attribute but href
+        ('<a href="//evil.example/x">s</a>', '<a rel="noopener noreferrer nofollow">s</a>'),
+        ('<a href="/here" rel="opener">r</a>', '<a rel="noopener noreferrer nofollow">r</a>'),
+        ('<p title="t" lang="en">p</p>', "<p>p</p>"),
+        (
+            '<a href="HTTP://example.com/" title="t">l</a>',
+            '<a href="HTTP://example.com/" rel="noopener noreferrer nofollow">l</a>',
+        ),
     ],
 )
 def test_long_form_html_is_sanitised(dirty, clean):

@@ -129,6 +129,10 @@ def test_static_types(source: str, kind: object) -> None:
         ("", "empty"),
         ("   ", "empty"),
         ("con\x00", "cannot be parsed|syntax error"),
+        # escapes in a string literal spell what the JSON of a definition may not carry
+        ("klass == 'a\\x00b'", "must not contain NUL"),
+        ("'a\\ud800b'", "no lone surrogates"),
+        ("'\\udfff' if flag else 'x'", "no lone surrogates"),
         ("x" * 1001, "longer than 1000"),
         ("abs(" * 70 + "1" + ")" * 70, "nested more than 64 levels"),
         ("-" * 200 + "1", "nested more than 64 levels"),

@@ -37,6 +37,12 @@ def test_metrics_are_labelled_by_route_rule(client):
     assert "/no/such/path" not in text
 
 
+def test_metrics_label_a_405_with_the_route_it_reached(client):
+    client.post("/health/live")
+    text = client.get("/metrics").get_data(as_text=True)
+    assert 'http_requests_total{endpoint="/health/live",method="POST",status="405"}' in text
+
+
 def test_unreachable_database_gives_503(app_factory, tmp_path):
     dead = app_factory(DATABASE_URL=f"sqlite:///{tmp_path}/missing-dir/db.sqlite")
     client = dead.test_client()

@@ -224,7 +224,7 @@ def test_visibility(web, owner, stranger):
     assert web.get(f"{BASE}/{private_id}/portrait", headers=stranger.auth).status_code == 404
     public = web.get(f"{BASE}/{public_id}/portrait", headers=stranger.auth)
     assert public.status_code == 200
-    assert public.headers["Cache-Control"] == "public, max-age=3600"
+    assert public.headers["Cache-Control"] == "public, no-cache"
     view = web.get(f"{BASE}/{public_id}", headers=stranger.auth)
     write = upload(web, stranger, public_id, png, view.headers["ETag"])
     assert write.status_code == 403
@@ -302,3 +302,27 @@ def test_gc_removes_orphans(web, backend_app, owner):
     assert "Removed 1" in result.output
     assert len(stored(backend_app)) == 1
     assert web.get(f"{BASE}/{character_id}/portrait", headers=owner.auth).status_code == 200
+
+
+def test_two_files_in_the_field_are_422(web, owner):
+    character_id, tag = new_character(web, owner)
+    png = image_bytes("PNG", (80, 60))
+    response = web.put(
+        f"{BASE}/{character_id}/portrait",
+        data={"file": [(io.BytesIO(png), "a.png"), (io.BytesIO(png), "b.png")]},
+        headers={**owner.auth, "If-Match": tag},
+        content_type="multipart/form-data",
+    )
+    assert response.status_code == 422
+    assert "file" in response.get_json()["errors"]["files"]
+    assert web.get(f"{BASE}/{character_id}", headers=owner.auth).get_json()["portrait"] is None
+
+
+def test_if_none_match_star_is_304_while_there_is_a_portrait(web, owner):
+    character_id, tag = new_character(web, owner)
+    star = {**owner.auth, "If-None-Match": "*"}
+    assert web.get(f"{BASE}/{character_id}/portrait", headers=star).status_code == 404
+    upload(web, owner, character_id, image_bytes("PNG", (80, 60)), tag)
+    response = web.get(f"{BASE}/{character_id}/portrait", headers=star)
+    assert response.status_code == 304
+    assert response.headers["Cache-Control"] == "private, no-cache"
