@@ -126,11 +126,14 @@ def register_extensions(app: Flask) -> None:
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    from app.common.pagination import register_sqlite_functions
+
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA busy_timeout=15000")
     cursor.close()
+    register_sqlite_functions(dbapi_connection)
 
 
 def register_blueprints(app: Flask) -> None:

@@ -10,7 +10,7 @@ from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text, Uuid
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.common.concurrency import owner_context
-from app.common.types import JSONDocument, UTCDateTime, utcnow
+from app.common.types import JSONText, UTCDateTime, utcnow
 from app.extensions import db
 from app.users.models import User
 
@@ -35,7 +35,7 @@ class Template(db.Model):
     # the definition's version: 1, then +1 whenever the definition changes
     version: Mapped[int] = mapped_column(Integer, default=1)
     # loaded only when read: generation works from the compiled-definition cache
-    definition: Mapped[Any] = mapped_column(JSONDocument, deferred=True)
+    definition: Mapped[Any] = mapped_column(JSONText, deferred=True)
     forked_from: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("templates.id", ondelete="SET NULL"), nullable=True
     )
@@ -92,5 +92,5 @@ class TemplateVersion(db.Model):
         ForeignKey("templates.id", ondelete="CASCADE"), primary_key=True
     )
     version: Mapped[int] = mapped_column(Integer, primary_key=True)
-    definition: Mapped[Any] = mapped_column(JSONDocument)
+    definition: Mapped[Any] = mapped_column(JSONText)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -10,7 +10,7 @@ from sqlalchemy import BigInteger, Boolean, ForeignKey, Index, Integer, String, 
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.common.concurrency import owner_context
-from app.common.types import JSONDocument, UTCDateTime, utcnow
+from app.common.types import JSONText, UTCDateTime, utcnow
 from app.extensions import db
 from app.users.models import User
 
@@ -79,8 +79,8 @@ class Character(db.Model):
     seed: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     generator_version: Mapped[str | None] = mapped_column(String(16), nullable=True)
     # the rerolls the character was generated with: "reset to generated" uses them again
-    rerolls: Mapped[Any] = mapped_column(JSONDocument, nullable=True)
-    attributes: Mapped[Any] = mapped_column(JSONDocument)
+    rerolls: Mapped[Any] = mapped_column(JSONText, nullable=True)
+    attributes: Mapped[Any] = mapped_column(JSONText)
     backstory: Mapped[str] = mapped_column(Text, default="")
     is_public: Mapped[bool] = mapped_column(Boolean, default=False)
     portrait_digest: Mapped[str | None] = mapped_column(String(64), nullable=True)

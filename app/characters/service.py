@@ -29,6 +29,7 @@ from app.common.pagination import (
     Search,
     contains,
     contains_pattern,
+    folded,
     paginate,
     sort_order,
 )
@@ -259,7 +260,7 @@ def _name_search(order: Order, walk: bool, by_pieces: bool) -> Search:
         name_pieces = func.cf_name_pieces(func.lower(Character.name))
         text_pieces = bindparam("name_pieces", type_=postgresql.ARRAY(Text))
         candidates = name_pieces.op("@>", is_comparison=True)(text_pieces)
-    condition = contains(func.lower(Character.name), bindparam("name_pattern"))
+    condition = contains(folded(Character.name), bindparam("name_pattern"))
     return Search(condition, order, walk, candidates)
 
 

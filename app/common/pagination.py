@@ -18,7 +18,9 @@ from urllib.parse import urlencode
 
 from flask import request
 from marshmallow import fields, validate
-from sqlalchemy import BindParameter, Row, Select, bindparam, func, select
+from sqlalchemy import BindParameter, Row, Select, String, bindparam, func, select
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.functions import FunctionElement
 
 from app.common.database import connection
 from app.common.prepared import prepared
@@ -130,6 +132,40 @@ class Search:
     # own (PostgreSQL), added where the matches are looked for in such an index: a search
     # expected to match few rows (see _Derived.searched). ``condition`` still decides.
     candidates: Any | None = None
+
+
+class folded(FunctionElement[str]):  # used like func.lower
+    """``lower(expression)`` as ``?q=`` compares it, with the text lower-cased by Python.
+
+    On PostgreSQL it is ``lower()`` (the indexes are on it), which folds every letter when the
+    database's ``LC_CTYPE`` is a UTF-8 locale (docs/operations.md). SQLite's ``lower()`` folds
+    ASCII letters only, so ``É`` never met the ``é`` Python made of the text, and a name with a
+    capital ``É`` was not found even by itself; there it is ``cf_lower()``, Python's
+    ``str.lower`` registered on each connection (:func:`register_sqlite_functions`).
+    """
+
+    type = String()
+    name = "folded"
+    inherit_cache = True
+
+
+@compiles(folded)
+def _folded(element: folded, compiler: Any, **kw: Any) -> str:
+    return f"lower({compiler.process(element.clauses, **kw)})"
+
+
+@compiles(folded, "sqlite")
+def _folded_sqlite(element: folded, compiler: Any, **kw: Any) -> str:
+    return f"cf_lower({compiler.process(element.clauses, **kw)})"
+
+
+def _python_lower(value: Any) -> Any:
+    return value.lower() if isinstance(value, str) else value
+
+
+def register_sqlite_functions(dbapi_connection: Any) -> None:
+    """What :class:`folded` calls on SQLite (deterministic: same text, same result)."""
+    dbapi_connection.create_function("cf_lower", 1, _python_lower, deterministic=True)
 
 
 def contains(expression: Any, text: str | BindParameter[Any]) -> Any:

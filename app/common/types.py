@@ -9,8 +9,11 @@ from sqlalchemy import JSON, DateTime
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.types import TypeDecorator
 
-# JSON documents: JSONB on PostgreSQL (indexable, compact), JSON text elsewhere.
+# JSON documents that nothing queries inside: JSONB on PostgreSQL (compact).
 JSONDocument = JSON().with_variant(JSONB(), "postgresql")
+# JSON documents given back as they were sent: ``json`` on PostgreSQL keeps the text (members in
+# the order sent), where ``jsonb`` reorders them (migration e2a7c9d41f58); text on SQLite.
+JSONText = JSON()
 
 
 def utcnow() -> datetime:

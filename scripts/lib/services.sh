@@ -52,7 +52,8 @@ start_services() {
   mkdir -p "$WORK/pg"
   if [ "$(id -u)" = 0 ]; then chown "$PG_USER" "$WORK/pg"; fi
   PG_PORT=$(free_port)
-  run_pg "$PG_BIN/initdb" -D "$WORK/pg/data" -U postgres --auth=trust --encoding=UTF8 --no-locale >/dev/null
+  run_pg "$PG_BIN/initdb" -D "$WORK/pg/data" -U postgres --auth=trust --encoding=UTF8 \
+    --no-locale --lc-ctype=C.UTF-8 >/dev/null  # C order; lower() folds every letter
   run_pg "$PG_BIN/pg_ctl" -D "$WORK/pg/data" -l "$WORK/pg/server.log" -w -t 60 start \
     -o "-p $PG_PORT -k $WORK/pg -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=300" >/dev/null
   PG_URL="postgresql://postgres@127.0.0.1:$PG_PORT/postgres"

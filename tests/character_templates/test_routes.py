@@ -390,3 +390,30 @@ def test_etag_changes_with_the_owners_profile(client, alice, bob):
     assert response.status_code == 200
     assert response.get_json()["owner"]["bio"] == "Now with a bio"
     assert response.headers["ETag"] != tag
+
+
+def test_definition_comes_back_in_the_order_sent(client, alice):
+    """API.md: the definition is returned exactly as sent. PostgreSQL's jsonb gave members back
+    in its own order (shorter keys first); a re-sent definition that differs only in order keeps
+    its version but is given back as last sent."""
+    sent = {"fields": [{"type": "integer", "key": "strength", "dice": "3d6"}], "tables": {}}
+    created = client.post(
+        BASE, json={"name": "Ordered", "definition": sent}, headers=alice.auth
+    ).get_json()
+    read = client.get(f"{BASE}/{created['id']}", headers=alice.auth)
+    raw = read.get_data(as_text=True)
+    assert raw.index('"type"') < raw.index('"key"') < raw.index('"dice"')
+    assert list(read.get_json()["definition"]) == ["fields", "tables"]
+    listed = client.get(f"{BASE}?owner=me", headers=alice.auth).get_data(as_text=True)
+    assert listed.index('"type"') < listed.index('"key"') < listed.index('"dice"')
+
+    reordered = {"tables": {}, "fields": [{"dice": "3d6", "key": "strength", "type": "integer"}]}
+    response = patch(client, alice, created["id"], {"definition": reordered})
+    assert response.status_code == 200
+    assert response.get_json()["version"] == 1
+    assert response.headers["ETag"] != read.headers["ETag"]
+    again = client.get(f"{BASE}/{created['id']}", headers=alice.auth)
+    assert again.headers["ETag"] == response.headers["ETag"]
+    raw = again.get_data(as_text=True)
+    assert raw.index('"dice"') < raw.index('"key"') < raw.index('"type"')
+    assert list(again.get_json()["definition"]) == ["tables", "fields"]

@@ -567,3 +567,28 @@ def test_etag_changes_with_everything_the_view_shows(client, alice, bob):
     assert after_delete.get_json()["template_id"] is None
     assert after_delete.headers["ETag"] != tag
     assert patch(client, alice, character["id"], {"name": "Kept"}, tag=tag).status_code == 412
+
+
+@pytest.mark.parametrize("name", ["Élodie", "ÆTHER", "ΣΟΦΙΑ", "Ödön"])
+def test_search_folds_every_letter(client, alice, name):
+    """?q= is case-insensitive for every letter, not only ASCII: SQLite's lower() folds ASCII
+    only, so a capital É was not found even by itself."""
+    character = create(client, alice, name=name, is_public=True)
+    create(client, alice, name="Someone else", is_public=True)
+    for text in (name, name.lower(), name.upper(), name[:3].lower(), name[1:3]):
+        for scope in ("mine", "public"):
+            found = client.get(
+                BASE, query_string={"q": text, "scope": scope}, headers=alice.auth
+            ).get_json()
+            assert character["id"] in [c["id"] for c in found], (text, scope)
+            assert all(text.lower() in c["name"].lower() for c in found), (text, scope)
+    templates = "/api/v1/templates"
+    created = client.post(
+        templates,
+        json={"name": f"{name} tmpl", "definition": SIMPLE_DEFINITION},
+        headers=alice.auth,
+    ).get_json()
+    found = client.get(
+        templates, query_string={"q": name.lower(), "owner": "me"}, headers=alice.auth
+    ).get_json()
+    assert [t["id"] for t in found] == [created["id"]]

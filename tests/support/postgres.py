@@ -122,6 +122,7 @@ class TemporaryPostgres:
                 "postgres",
                 "--auth=trust",
                 "--no-locale",
+                "--lc-ctype=C.UTF-8",  # lower() folds every letter (docs/operations.md)
                 "--encoding=UTF8",
                 "--no-sync",
             )
