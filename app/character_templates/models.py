@@ -36,6 +36,8 @@ class Template(db.Model):
     version: Mapped[int] = mapped_column(Integer, default=1)
     # loaded only when read: generation works from the compiled-definition cache
     definition: Mapped[Any] = mapped_column(JSONText, deferred=True)
+    # the template a fork was copied from (kept for moderation; not in the view, which is
+    # exactly API.md's)
     forked_from: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("templates.id", ondelete="SET NULL"), nullable=True
     )

@@ -106,7 +106,6 @@ class TemplateRead(ma.Schema):
         dump_only=True, metadata={"description": "1, then +1 whenever the definition changes"}
     )
     definition = fields.Raw(dump_only=True, metadata={"type": "object"})
-    forked_from = fields.UUID(allow_none=True, dump_only=True)
     created_at = fields.AwareDateTime(dump_only=True)
     updated_at = fields.AwareDateTime(dump_only=True)
 

@@ -80,15 +80,33 @@ def _check_free_form(attributes: dict[str, Any]) -> dict[str, Any]:
     return attributes
 
 
-def _merge_patch(stored: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
-    """RFC 7396 at the top level: null removes a key, anything else replaces it."""
-    merged = dict(stored)
+def _merge_patch(stored: Any, patch: Any) -> Any:
+    """RFC 7396: an object merges into an object member by member, recursively (null removes
+    a member); any other value replaces what was there."""
+    if not isinstance(patch, dict):
+        return patch
+    merged = dict(stored) if isinstance(stored, dict) else {}
     for key, value in patch.items():
         if value is None:
             merged.pop(key, None)
         else:
-            merged[key] = value
+            merged[key] = _merge_patch(merged.get(key), value)
     return merged
+
+
+def _lock_name(
+    compiled: CompiledTemplate, values: dict[str, Any], name: str, member: str = "attributes"
+) -> None:
+    """``name`` acts as a lock on the template's name field: ``values`` (the body's
+    ``attributes`` or ``locks``) may repeat it, but a different value there (a typo, a wrong
+    type) is an error, not silently replaced."""
+    key = compiled.name_field
+    if key is None:
+        return
+    if key in values and values[key] != name:
+        message = f"The name field is set by `name` ({name!r}): leave it out or give the same."
+        raise ValidationFailed(errors={"json": {member: {key: [message]}}})
+    values[key] = name
 
 
 def _resolve(
@@ -279,8 +297,7 @@ def create_character(*, owner: Author, data: dict[str, Any]) -> views.CharacterV
     else:
         template, compiled = _usable_template(owner, data["template_id"])
         seed = random_seed()
-        if compiled.name_field:  # `name` acts as a lock on the template's name field
-            attributes[compiled.name_field] = data["name"]
+        _lock_name(compiled, attributes, data["name"])
         result = _resolve(
             compiled,
             attributes,
@@ -306,8 +323,8 @@ def generate_character(*, owner: Author, data: dict[str, Any]) -> views.Characte
     template, compiled = _usable_template(owner, data["template_id"])
     seed = data["seed"] if data.get("seed") is not None else random_seed()
     locks = clean_values(dict(data["locks"]))
-    if data.get("name") is not None and compiled.name_field:
-        locks[compiled.name_field] = data["name"]
+    if data.get("name") is not None:
+        _lock_name(compiled, locks, data["name"], member="locks")
     result = templates.run_generation(
         compiled, seed=seed, locks=locks, rerolls=data["rerolls"], template_name=template.name
     )
@@ -370,8 +387,8 @@ def update_character(*, character: Character, data: dict[str, Any]) -> Character
     compiled = _compiled_of(character)
     if compiled is not None and ("attributes" in data or "name" in data):
         supplied = clean_values(dict(data.get("attributes") or {}))
-        if "name" in data and compiled.name_field:
-            supplied[compiled.name_field] = data["name"]
+        if "name" in data:
+            _lock_name(compiled, supplied, data["name"])
         result = _resolve(
             compiled,
             supplied,

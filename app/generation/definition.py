@@ -87,9 +87,16 @@ def _is_int(value: object) -> bool:
 
 
 def _brief(value: object) -> str:
-    """A short ``repr`` for messages (a member may hold a huge value)."""
+    """A short ``repr`` for messages (a member may hold a huge value), with JSON's spelling of
+    null and booleans (the client sent JSON, not Python)."""
+    if value is None or isinstance(value, bool):
+        return json.dumps(value)
     text = repr(value)
     return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _article(word: str) -> str:
+    return "an" if word[:1] in "aeiou" else "a"
 
 
 def _quoted(values: list[str], limit: int = 5) -> str:
@@ -122,7 +129,9 @@ class _Compiler:
             if not isinstance(member, str):
                 self.error(path, f"member names must be strings, not {_brief(member)}")
             elif foreign and any(member in params for params in TYPE_MEMBERS.values()):
-                self.error((*path, member), f"is not a parameter of a '{foreign}' field")
+                self.error(
+                    (*path, member), f"is not a parameter of {_article(foreign)} '{foreign}' field"
+                )
             else:
                 self.error((*path, member), UNKNOWN)
 

@@ -592,3 +592,41 @@ def test_search_folds_every_letter(client, alice, name):
         templates, query_string={"q": name.lower(), "owner": "me"}, headers=alice.auth
     ).get_json()
     assert [t["id"] for t in found] == [created["id"]]
+
+
+def test_patch_free_form_merges_nested_objects_like_rfc_7396(client, alice):
+    character = create(client, alice, attributes={"gear": {"sword": 1, "shield": 1}, "hp": 3})
+    response = patch(
+        client, alice, character["id"], {"attributes": {"gear": {"shield": None, "bow": 1}}}
+    )
+    assert response.status_code == 200
+    assert response.get_json()["attributes"] == {"gear": {"sword": 1, "bow": 1}, "hp": 3}
+    replaced = patch(client, alice, character["id"], {"attributes": {"gear": [1, 2]}})
+    assert replaced.get_json()["attributes"] == {"gear": [1, 2], "hp": 3}
+
+
+def test_name_and_a_different_name_attribute_are_422(client, alice, template):
+    """`name` locks the name field: repeating it is fine, contradicting it (or a value of the
+    wrong type there) is an error naming the key, not silently overwritten."""
+    key = "name"
+    for bad in (12345, "Someone Else", [], ""):
+        response = client.post(
+            BASE,
+            json={"name": "Top", "template_id": template["id"], "attributes": {key: bad}},
+            headers=alice.auth,
+        )
+        assert response.status_code == 422, bad
+        assert key in response.get_json()["errors"]["json"]["attributes"]
+    same = client.post(
+        BASE,
+        json={"name": "Top", "template_id": template["id"], "attributes": {key: "Top"}},
+        headers=alice.auth,
+    )
+    assert same.status_code == 201 and same.get_json()["attributes"][key] == "Top"
+    response = client.post(
+        f"{BASE}/generate",
+        json={"template_id": template["id"], "name": "Top", "locks": {key: "Other"}},
+        headers=alice.auth,
+    )
+    assert response.status_code == 422
+    assert key in response.get_json()["errors"]["json"]["locks"]

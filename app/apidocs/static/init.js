@@ -5,6 +5,8 @@ window.addEventListener("load", function () {
     dom_id: "#swagger-ui",
     deepLinking: true,
     persistAuthorization: true,
+    // no badge from the public validator.swagger.io: nothing is fetched from elsewhere
+    validatorUrl: null,
     presets: [SwaggerUIBundle.presets.apis, SwaggerUIStandalonePreset],
     layout: "StandaloneLayout",
   });
