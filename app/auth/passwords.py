@@ -35,17 +35,20 @@ def hasher() -> PasswordHasher:
     return _hasher(current_app.config["PASSWORD_HASH_PROFILE"])
 
 
-def _normalise(password: str) -> str:
+def normalise(password: str) -> str:
+    """NFC, so a password typed on a keyboard that composes ``é`` and one that sends ``e`` plus
+    a combining accent are the same password. The schemas count a new password's length on
+    this form too; applying it again (as hashing and verifying do) changes nothing."""
     return unicodedata.normalize("NFC", password)
 
 
 def hash_password(password: str) -> str:
-    return hasher().hash(_normalise(password))
+    return hasher().hash(normalise(password))
 
 
 def verify_password(password_hash: str, password: str) -> bool:
     try:
-        return hasher().verify(password_hash, _normalise(password))
+        return hasher().verify(password_hash, normalise(password))
     except (VerificationError, InvalidHashError):
         return False
 

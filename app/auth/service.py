@@ -16,6 +16,7 @@ from app.common.types import utcnow
 from app.errors import AccountDisabled, InvalidCredentials, Unauthorized
 from app.extensions import db
 from app.users.models import User
+from app.users.schemas import normalise_email
 
 
 def _refresh_expiry() -> Any:
@@ -23,7 +24,8 @@ def _refresh_expiry() -> Any:
 
 
 def login(*, email: str, password: str) -> dict[str, Any]:
-    user = db.session.scalar(select(User).where(User.email == email.strip().lower()))
+    # the spelling registration stored (NFC, lower-cased), whatever form the client sends
+    user = db.session.scalar(select(User).where(User.email == normalise_email(email)))
     if user is None:
         passwords.spend_verification_time(password)
         raise InvalidCredentials()

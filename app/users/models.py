@@ -8,12 +8,19 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Boolean, CheckConstraint, Integer, String, Text, Uuid
+from sqlalchemy.engine.default import DefaultExecutionContext
 from sqlalchemy.orm import Mapped, Session, make_transient_to_detached, mapped_column
 
 from app.common.types import UTCDateTime, utcnow
 from app.extensions import db
 
 ROLES = ("user", "admin")
+
+
+def _created_at(context: DefaultExecutionContext) -> datetime:
+    """``updated_at`` of a new row: the very ``created_at`` of the same INSERT. Two separate
+    ``utcnow()`` calls would differ by microseconds, and a new account would look edited."""
+    return context.get_current_parameters()["created_at"]
 
 
 class User(db.Model):
@@ -31,7 +38,8 @@ class User(db.Model):
     role: Mapped[str] = mapped_column(String(16), default="user")
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    # created_at's default runs first (column order), so a new row's two timestamps are equal
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=_created_at, onupdate=utcnow)
     row_version: Mapped[int] = mapped_column(Integer, nullable=False)
 
     __mapper_args__ = {"version_id_col": row_version}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from flask import g
+from flask import g, request
 from flask.views import MethodView
 
 from app.auth.policy import admin_required, current_caller, current_user
@@ -29,6 +29,16 @@ from app.users.schemas import (
 )
 
 blp = Blueprint("users", __name__, description="Accounts: your own, public profiles, moderation.")
+
+# The public view shows less than the private one, so it has an ETag of its own: one strong
+# ETag for two different bodies would let a cache or an If-None-Match serve the wrong one. The
+# private view keeps the plain ETag, the one `If-Match` on `/users/me` compares with.
+PUBLIC_VIEW = "public"
+OPTIONAL_IF_MATCH_PARAMETER = {
+    **IF_MATCH_PARAMETER,
+    "required": False,
+    "description": "Optional: the `ETag` of the user as last read. Stale: 412, nothing changed.",
+}
 
 
 @blp.route("/me")
@@ -80,31 +90,46 @@ class Users(MethodView):
 
 @blp.route("/<uuid:user_id>")
 class UserById(MethodView):
+    @blp.doc(parameters=[IF_NONE_MATCH_PARAMETER])
     @blp.response(200, UserPublic, headers=ETAG_HEADER)
     @blp.alt_response(
         200, schema=UserPrivate, description="Private view, for yourself and admins", success=True
     )
-    @documented_errors(404)
+    @documented_errors(304, 404)
     def get(self, user_id: uuid.UUID) -> Any:
         """A user's public profile (the private view for yourself and for admins).
 
-        Unknown and deactivated users are 404 (admins see deactivated ones).
+        Unknown and deactivated users are 404 (admins see deactivated ones). The two views
+        have different ETags; the private one is that of `GET /users/me`.
         """
         viewer = current_caller()
         user = service.get_user(viewer=viewer, user_id=user_id)
-        view = UserPrivate() if viewer.id == user.id or viewer.is_admin else UserPublic()
-        return _raw(view.dump(user)), 200, {"ETag": etag_for(user)}
+        private = viewer.id == user.id or viewer.is_admin
+        salt = "" if private else PUBLIC_VIEW
+        view = UserPrivate() if private else UserPublic()
+        return not_modified_response(user, salt) or (
+            _raw(view.dump(user)),
+            200,
+            {"ETag": etag_for(user, salt)},
+        )
 
     @admin_required
+    @blp.doc(parameters=[OPTIONAL_IF_MATCH_PARAMETER])
     @blp.arguments(AdminUserUpdateSchema, example={"is_active": False})
     @blp.response(200, UserPrivate, headers=ETAG_HEADER)
-    @documented_errors(403, 404)
+    @documented_errors(403, 404, 409, 412)
     def patch(self, data: dict[str, Any], user_id: uuid.UUID) -> Any:
         """Set a user's `role` or `is_active` (admins only; no `If-Match` needed).
 
-        Deactivation revokes every token of the user at once.
+        An `If-Match` that is sent is still evaluated (RFC 9110, 13.2.1) against the private
+        view's ETag: a stale one is 412 and changes nothing. Deactivation revokes every token
+        of the user at once. A change that would leave no active admin (demoting or
+        deactivating the only one) is 409 on that field: admins are made only with the CLI.
         """
-        user = service.moderate_user(user_id=user_id, data=data)
+        user = service.get_user_to_moderate(user_id=user_id)
+        if "If-Match" in request.headers:
+            check_if_match(user)
+        user = service.moderate_user(user=user, data=data)
         return user, 200, {"ETag": etag_for(user)}
 
 

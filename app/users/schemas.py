@@ -2,29 +2,63 @@
 
 from __future__ import annotations
 
+import unicodedata
 from typing import Any
 
 import marshmallow as ma
 from marshmallow import fields, validate, validates_schema
 
+from app.auth import passwords
 from app.common.pagination import PageQuery, sort_field
 from app.common.schemas import BaseSchema, SafeHTML, StrictBoolean, Text
 from app.users.models import ROLES
 
 USERNAME_PATTERN = r"^[A-Za-z0-9_-]{3,32}$"
+MAX_LOCAL_PART_OCTETS = 64  # RFC 5321 4.5.3.1.1
+
+
+def normalise_email(value: str) -> str:
+    """The one spelling of an address that is stored and looked up: NFC (like all text users
+    write, so ``e`` + U+0301 (combining acute) is the same address as ``é``), trimmed, lower-cased.
+    Register and login both go through it, so any spelling that registered also signs in."""
+    return unicodedata.normalize("NFC", value).strip().lower()
+
+
+def _local_part_fits(address: str) -> None:
+    """marshmallow's syntax check has no limit on the part before the ``@``; mail servers refuse
+    one over RFC 5321's 64 octets, so such an address could never receive mail."""
+    if len(address.rpartition("@")[0].encode()) > MAX_LOCAL_PART_OCTETS:
+        raise ma.ValidationError(
+            f"The part before '@' is longer than {MAX_LOCAL_PART_OCTETS} octets (RFC 5321)."
+        )
 
 
 class EmailAddress(fields.Email):
-    """A syntactically valid address (no network look-up), trimmed and lower-cased."""
+    """A syntactically valid address (no network look-up), normalised by
+    :func:`normalise_email` before it is validated, with a local part of at most 64 octets."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.validators.append(_local_part_fits)
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
         if isinstance(value, str):
-            value = value.strip().lower()
+            value = normalise_email(value)
         return super()._deserialize(value, attr, data, **kwargs)
 
 
+class LoginEmail(fields.String):
+    """The address to sign in with, normalised exactly as at registration (not validated: an
+    address that cannot exist simply matches no account)."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
+        return normalise_email(super()._deserialize(value, attr, data, **kwargs))
+
+
 class Password(fields.String):
-    """10..128 characters, taken as typed (never trimmed, never returned)."""
+    """10..128 characters, taken as typed (never trimmed, never returned), counted in the
+    NFC form that is hashed and verified (:func:`app.auth.passwords.normalise`): counted as
+    sent, five ``e`` + U+0301 would pass as 10 characters and then be 5 characters long."""
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(
@@ -33,6 +67,9 @@ class Password(fields.String):
             metadata={"format": "password", "example": "correct horse battery"},
             **kwargs,
         )
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
+        return passwords.normalise(super()._deserialize(value, attr, data, **kwargs))
 
 
 class UserPublic(BaseSchema):
@@ -68,7 +105,7 @@ class RegisterSchema(BaseSchema):
 
 
 class LoginSchema(BaseSchema):
-    email = fields.String(
+    email = LoginEmail(
         required=True, validate=validate.Length(max=254), metadata={"example": "aria@example.com"}
     )
     password = fields.String(

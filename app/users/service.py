@@ -13,29 +13,33 @@ from app.auth.models import LoginSession
 from app.auth.policy import Viewer
 from app.common.pagination import Page, contains, order_by_clause, paginate
 from app.common.types import utcnow
-from app.errors import Conflict, NotFound, ValidationFailed, field_errors
+from app.errors import Conflict, NotFound, ProblemError, ValidationFailed, field_errors
 from app.extensions import db
 from app.users.models import User
 
 
-def _duplicate(field: str) -> Conflict:
+def _duplicate(*fields: str) -> Conflict:
+    """409 naming every taken field, so a client can say at once all that must change."""
     return Conflict(
-        f"An account with this {field} already exists.",
-        errors=field_errors("json", field, f"This {field} is already taken."),
+        f"An account with this {' and '.join(fields)} already exists.",
+        errors={"json": {field: [f"This {field} is already taken."] for field in fields}},
     )
 
 
 def _check_unique(
     email: str | None, username: str | None, exclude: uuid.UUID | None = None
 ) -> None:
+    taken_fields = []
     if email is not None:
         taken = db.session.scalar(select(User.id).where(User.email == email))
         if taken is not None and taken != exclude:
-            raise _duplicate("email")
+            taken_fields.append("email")
     if username is not None:
         taken = db.session.scalar(select(User.id).where(User.username_key == username.lower()))
         if taken is not None and taken != exclude:
-            raise _duplicate("username")
+            taken_fields.append("username")
+    if taken_fields:
+        raise _duplicate(*taken_fields)
 
 
 def _commit_unique() -> None:
@@ -113,10 +117,51 @@ def update_me(*, user: User, session_id: uuid.UUID, data: dict[str, Any]) -> Use
     return user
 
 
-def moderate_user(*, user_id: uuid.UUID, data: dict[str, Any]) -> User:
+class LastAdmin(ProblemError):
+    """409: the change would leave no active admin. Only the CLI makes admins, so over HTTP
+    nobody could undo it (``about:blank``: the detail and ``errors`` say why)."""
+
+    status = 409
+
+
+def get_user_to_moderate(*, user_id: uuid.UUID) -> User:
+    """Any account, deactivated ones included (admins only: the caller checks)."""
     user = db.session.get(User, user_id)
     if user is None:
         raise NotFound("No such user.")
+    return user
+
+
+def _keep_an_active_admin(user: User, data: dict[str, Any]) -> None:
+    """Refuse a change that would leave no active admin.
+
+    Only a change that takes ``user`` out of the active admins needs a look at the others, and
+    that look locks every active admin's row, in id order (``FOR UPDATE`` on PostgreSQL): two
+    admins demoting each other at the same moment are then serialised without a deadlock, and
+    the second sees that the first is gone.
+    """
+    demoted = data.get("role", user.role) != "admin"
+    deactivated = not data.get("is_active", user.is_active)
+    if not (user.is_admin and user.is_active) or not (demoted or deactivated):
+        return
+    admins = db.session.scalars(
+        select(User.id)
+        .where(User.role == "admin", User.is_active.is_(True))
+        .order_by(User.id)
+        .with_for_update()
+    ).all()
+    if any(admin_id != user.id for admin_id in admins):
+        return
+    fields = [field for field, leaves in (("role", demoted), ("is_active", deactivated)) if leaves]
+    message = "This is the only active admin; make another admin first."
+    raise LastAdmin(
+        "The change would leave no active admin, and admins are made only with the CLI.",
+        errors={"json": {field: [message] for field in fields}},
+    )
+
+
+def moderate_user(*, user: User, data: dict[str, Any]) -> User:
+    _keep_an_active_admin(user, data)
     if "role" in data:
         user.role = data["role"]
     if "is_active" in data:

@@ -86,6 +86,65 @@ def test_duplicate_email_and_username_in_any_case(client):
     assert "username" in same_name.get_json()["errors"]["json"]
 
 
+def test_duplicate_email_and_username_both_named(client):
+    name = unique_name()
+    assert register(client, username=name).status_code == 201
+    both = register(client, username=name.upper(), email=f"{name}@example.com")
+    assert both.status_code == 409
+    assert set(both.get_json()["errors"]["json"]) == {"email", "username"}
+    assert "email and username" in both.get_json()["detail"]
+
+
+def test_password_length_is_counted_on_the_nfc_form_that_is_hashed(client):
+    # "e" + combining acute is one character once composed, as it is hashed and checked
+    short = register(client, password="e\u0301" * 5)  # 10 code points, 5 characters
+    assert short.status_code == 422
+    assert "password" in short.get_json()["errors"]["json"]
+    decomposed = "e\u0301" * 10  # 20 code points, 10 characters
+    account = make_account(client, password=decomposed)
+    assert login(client, account.email, "\u00e9" * 10).status_code == 200
+    assert login(client, account.email, decomposed).status_code == 200
+    assert register(client, password="e\u0301" * 128).status_code == 201  # 128 characters
+    assert register(client, password="e\u0301" * 129).status_code == 422
+
+
+def test_new_password_length_is_counted_on_the_nfc_form_too(client, alice):
+    etag = client.get(ME, headers=alice.auth).headers["ETag"]
+    response = client.patch(
+        ME,
+        json={"password": "e\u0301" * 5, "current_password": PASSWORD},
+        headers={**alice.auth, "If-Match": etag},
+    )
+    assert response.status_code == 422
+    assert list(response.get_json()["errors"]["json"]) == ["password"]
+    assert login(client, alice.email).status_code == 200
+
+
+def test_email_is_nfc_normalised_on_register_and_login(client):
+    name = unique_name()
+    decomposed = f"cafe\u0301{name}@example.com"
+    composed = f"caf\u00e9{name}@example.com"
+    response = register(client, username=name, email=decomposed)
+    assert response.status_code == 201
+    assert response.get_json()["email"] == composed
+    assert login(client, composed).status_code == 200
+    assert login(client, decomposed.upper()).status_code == 200
+    other = unique_name()
+    assert (
+        register(client, username=other, email=f"caf\u00e9{other}@example.com").status_code == 201
+    )
+    assert login(client, f"CAFE\u0301{other}@example.com").status_code == 200
+    # and the two spellings are one address
+    assert register(client, email=decomposed).status_code == 409
+
+
+def test_email_local_part_is_at_most_64_octets(client):
+    assert register(client, email=f"{'a' * 64}@example.com").status_code == 201
+    response = register(client, email=f"{'a' * 65}@example.com")
+    assert response.status_code == 422
+    assert list(response.get_json()["errors"]["json"]) == ["email"]
+
+
 # --- login ----------------------------------------------------------------------------------
 
 

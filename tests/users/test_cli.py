@@ -74,3 +74,22 @@ def test_auth_prune_removes_expired_and_old_revoked_sessions(app, client):
         assert db.session.scalar(select(func.count()).select_from(LoginSession)) == 1
     assert client.get("/api/v1/users/me", headers=live.auth).status_code == 200
     assert client.get("/api/v1/users/me", headers=old.auth).status_code == 401
+
+
+def test_create_admin_counts_the_password_on_its_nfc_form(app, client):
+    runner = app.test_cli_runner()
+    name = unique_name("root")
+    short = runner.invoke(
+        args=["users", "create-admin", "--email", f"{name}@example.com", "--username", name,
+              "--password-stdin"],
+        input="e\u0301" * 5 + "\n",  # 10 code points, 5 characters once composed
+    )  # fmt: skip
+    assert short.exit_code == 1
+    assert "password" in short.output
+    long_enough = runner.invoke(
+        args=["users", "create-admin", "--email", f"{name}@example.com", "--username", name,
+              "--password-stdin"],
+        input="e\u0301" * 10 + "\n",
+    )  # fmt: skip
+    assert long_enough.exit_code == 0, long_enough.output
+    assert login(client, f"{name}@example.com", "\u00e9" * 10).status_code == 200

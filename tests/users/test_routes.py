@@ -7,7 +7,7 @@ import uuid
 
 import pytest
 
-from tests.support.factories import PASSWORD, login, make_account
+from tests.support.factories import PASSWORD, login, make_account, register
 
 ME = "/api/v1/users/me"
 
@@ -183,3 +183,139 @@ def test_admin_list_search_sort_and_pages(client, admin):
     assert json.loads(underscore.headers["X-Pagination"])["total"] == 0
     assert client.get("/api/v1/users?sort=email", headers=admin.auth).status_code == 422
     assert client.get("/api/v1/users?role=admin", headers=admin.auth).status_code == 422
+
+
+# --- ETags per view, If-None-Match on /users/{id}, If-Match on admin PATCH -------------------
+
+
+def test_user_by_id_honours_if_none_match_in_each_view(client, alice, bob, admin):
+    url = f"/api/v1/users/{alice.id}"
+    for viewer in (bob, alice, admin):
+        etag = client.get(url, headers=viewer.auth).headers["ETag"]
+        again = client.get(url, headers={**viewer.auth, "If-None-Match": etag})
+        assert again.status_code == 304
+        assert again.headers["ETag"] == etag
+        assert again.get_data() == b""
+    assert client.get(url, headers={**bob.auth, "If-None-Match": '"other"'}).status_code == 200
+
+
+def test_public_and_private_views_have_their_own_etags(client, alice, bob, admin):
+    url = f"/api/v1/users/{alice.id}"
+    public = client.get(url, headers=bob.auth).headers["ETag"]
+    own = client.get(url, headers=alice.auth).headers["ETag"]
+    moderated = client.get(url, headers=admin.auth).headers["ETag"]
+    me = client.get(ME, headers=alice.auth).headers["ETag"]
+    assert public != own
+    assert own == moderated == me  # the private view is one body, so one ETag
+    # a tag of one view is never a 304 for the other
+    assert client.get(url, headers={**alice.auth, "If-None-Match": public}).status_code == 200
+    assert client.get(url, headers={**bob.auth, "If-None-Match": own}).status_code == 200
+    # If-Match on /users/me still takes the ETag of GET /users/me, and not the public one
+    stale = client.patch(ME, json={"bio": "x"}, headers={**alice.auth, "If-Match": public})
+    assert stale.status_code == 412
+    current = client.patch(ME, json={"bio": "x"}, headers={**alice.auth, "If-Match": me})
+    assert current.status_code == 200
+
+
+def test_write_etags_equal_the_next_get_of_the_same_view(client, admin):
+    registered = register(client)
+    assert registered.status_code == 201
+    user_id = registered.get_json()["id"]
+    url = f"/api/v1/users/{user_id}"
+    assert client.get(url, headers=admin.auth).headers["ETag"] == registered.headers["ETag"]
+    promoted = client.patch(url, json={"role": "admin"}, headers=admin.auth)
+    assert promoted.status_code == 200
+    assert client.get(url, headers=admin.auth).headers["ETag"] == promoted.headers["ETag"]
+    account = login(client, registered.get_json()["email"]).get_json()
+    auth = {"Authorization": f"Bearer {account['access_token']}"}
+    assert client.get(ME, headers=auth).headers["ETag"] == promoted.headers["ETag"]
+    patched = client.patch(
+        ME, json={"bio": "hi"}, headers={**auth, "If-Match": promoted.headers["ETag"]}
+    )
+    assert patched.status_code == 200
+    assert client.get(ME, headers=auth).headers["ETag"] == patched.headers["ETag"]
+    assert client.get(url, headers=auth).headers["ETag"] == patched.headers["ETag"]
+
+
+def test_admin_patch_evaluates_an_if_match_that_is_sent(client, alice, admin):
+    url = f"/api/v1/users/{alice.id}"
+    etag = client.get(url, headers=admin.auth).headers["ETag"]
+    stale = client.patch(url, json={"role": "admin"}, headers={**admin.auth, "If-Match": '"stale"'})
+    assert stale.status_code == 412
+    assert stale.get_json()["type"] == "/problems/precondition-failed"
+    assert client.get(url, headers=admin.auth).get_json()["role"] == "user"
+    assert client.get(url, headers=admin.auth).headers["ETag"] == etag  # nothing changed
+    current = client.patch(url, json={"role": "admin"}, headers={**admin.auth, "If-Match": etag})
+    assert current.status_code == 200 and current.get_json()["role"] == "admin"
+    # the ETag of before the change is stale now
+    again = client.patch(url, json={"role": "user"}, headers={**admin.auth, "If-Match": etag})
+    assert again.status_code == 412
+    # without If-Match it proceeds, as the contract says none is needed
+    assert client.patch(url, json={"role": "user"}, headers=admin.auth).status_code == 200
+
+
+# --- the last active admin ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("body", "fields"),
+    [
+        ({"role": "user"}, {"role"}),
+        ({"is_active": False}, {"is_active"}),
+        ({"role": "user", "is_active": False}, {"role", "is_active"}),
+        ({"role": "admin", "is_active": False}, {"is_active"}),
+    ],
+)
+def test_the_only_active_admin_cannot_be_demoted_or_deactivated(client, admin, body, fields):
+    url = f"/api/v1/users/{admin.id}"
+    etag = client.get(url, headers=admin.auth).headers["ETag"]
+    response = client.patch(url, json=body, headers=admin.auth)
+    assert response.status_code == 409
+    problem = response.get_json()
+    assert response.mimetype == "application/problem+json"
+    assert "no active admin" in problem["detail"]
+    assert set(problem["errors"]["json"]) == fields
+    after = client.get(url, headers=admin.auth)  # nothing changed, the tokens still work
+    assert after.status_code == 200 and after.headers["ETag"] == etag
+    # a change that keeps them an active admin is fine
+    unchanged = client.patch(url, json={"role": "admin", "is_active": True}, headers=admin.auth)
+    assert unchanged.status_code == 200
+
+
+def test_an_admin_can_step_down_once_there_is_another(client, admin, alice):
+    make_admin_too = client.patch(
+        f"/api/v1/users/{alice.id}", json={"role": "admin"}, headers=admin.auth
+    )
+    assert make_admin_too.status_code == 200
+    stepped_down = client.patch(
+        f"/api/v1/users/{admin.id}", json={"role": "user"}, headers=admin.auth
+    )
+    assert stepped_down.status_code == 200 and stepped_down.get_json()["role"] == "user"
+    # now alice is the only one left
+    alone = client.patch(f"/api/v1/users/{alice.id}", json={"is_active": False}, headers=alice.auth)
+    assert alone.status_code == 409
+    assert set(alone.get_json()["errors"]["json"]) == {"is_active"}
+
+
+def test_a_deactivated_admin_does_not_count_as_an_active_one(client, admin, alice):
+    url = f"/api/v1/users/{alice.id}"
+    assert client.patch(url, json={"role": "admin"}, headers=admin.auth).status_code == 200
+    assert client.patch(url, json={"is_active": False}, headers=admin.auth).status_code == 200
+    response = client.patch(f"/api/v1/users/{admin.id}", json={"role": "user"}, headers=admin.auth)
+    assert response.status_code == 409
+    # an inactive admin may still be demoted: it leaves the active admins as they are
+    assert client.patch(url, json={"role": "user"}, headers=admin.auth).status_code == 200
+
+
+# --- timestamps -----------------------------------------------------------------------------
+
+
+def test_a_new_user_was_created_and_last_updated_at_the_same_instant(client, app):
+    body = register(client).get_json()
+    assert body["created_at"] == body["updated_at"]
+    from app.extensions import db
+    from app.users.models import User
+
+    with app.app_context():
+        stored = db.session.get(User, uuid.UUID(body["id"]))
+        assert stored.created_at == stored.updated_at
