@@ -60,7 +60,8 @@ class CharacterUpdate(BaseSchema):
     attributes = JSONObject(
         metadata={
             "description": "Merged key by key (RFC 7396): a key set to null goes back to its "
-            "generated value (or is removed, without a template).",
+            "generated value (or, without a template, is removed; nested objects merge the "
+            "same way, member by member).",
             "example": {"klass": "Fighter", "hit_points": None},
         }
     )
