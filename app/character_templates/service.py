@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import threading
 import uuid
 from collections import OrderedDict
@@ -15,6 +14,7 @@ from sqlalchemy.orm.attributes import flag_modified
 
 from app.auth.policy import Viewer, can_read_template, can_write_template
 from app.character_templates.models import Template, TemplateTag, TemplateVersion
+from app.common.fastjson import dumps
 from app.common.pagination import Page, contains, folded, order_by_clause, paginate
 from app.common.types import utcnow
 from app.errors import Forbidden, NotFound, ValidationFailed
@@ -187,18 +187,13 @@ def update_template(*, template: Template, data: dict[str, Any]) -> Template:
                 template_id=template.id, version=template.version, definition=data["definition"]
             )
         )
-    elif "definition" in data and _text(data["definition"]) != _text(template.definition):
+    elif "definition" in data and dumps(data["definition"]) != dumps(template.definition):
         # the same definition written differently (members in another order): no new version,
         # but it is given back as last sent, so it is stored so (equal dicts would not be)
         template.definition = data["definition"]
         flag_modified(template, "definition")
     db.session.commit()
     return template
-
-
-def _text(document: Any) -> str:
-    """A JSON document as its text, members in their order (what ``==`` on dicts ignores)."""
-    return json.dumps(document, ensure_ascii=False, separators=(",", ":"))
 
 
 def delete_template(*, template: Template) -> None:

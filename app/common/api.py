@@ -184,11 +184,13 @@ def request_body(req: Request) -> bytes:
     is asked of the server's input stream, and there being one is a 413.
     """
     limit = current_app.config.get("MAX_CONTENT_LENGTH")
-    if limit and req.content_length and req.content_length > limit:
-        raise PayloadTooLarge(f"The request body is larger than the limit of {limit} bytes.")
-    raw = req.get_data(cache=True)
-    cut_short = limit and req.content_length is None and len(raw) >= limit
-    if cut_short and req.environ["wsgi.input"].read(1):
+    length = req.content_length
+    too_large = bool(limit and length and length > limit)
+    if not too_large:
+        raw = req.get_data(cache=True)
+        cut_short = limit and length is None and len(raw) >= limit
+        too_large = bool(cut_short and req.environ["wsgi.input"].read(1))
+    if too_large:
         raise PayloadTooLarge(f"The request body is larger than the limit of {limit} bytes.")
     return raw
 

@@ -68,10 +68,14 @@ def _tags(header: str) -> list[str]:
     return [part.strip() for part in header.split(",") if part.strip()]
 
 
-def check_if_match(resource: Versioned, salt: str = "") -> None:
-    """Require ``If-Match`` and compare it with the resource's current ETag (strongly)."""
+def check_if_match(resource: Versioned, salt: str = "", *, required: bool = True) -> None:
+    """Compare ``If-Match`` with the resource's current ETag (strongly). Without the header:
+    428 where it is ``required``, else nothing to check (an If-Match that is sent is always
+    evaluated, RFC 9110 13.2.1)."""
     header = request.headers.get("If-Match")
     if header is None:
+        if not required:
+            return
         raise PreconditionRequired(
             "This request requires an If-Match header with the resource's ETag."
         )

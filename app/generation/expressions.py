@@ -244,6 +244,7 @@ def _check_constant(value: object) -> None:
         return
     if isinstance(value, str):
         # an escape in a string literal ('\\x00', '\\ud800') can spell what JSON text may not
+        # (checked here, not by app.common.api's body check: the engine imports only the stdlib)
         if "\x00" in value:
             raise ExpressionError("a string must not contain NUL characters")
         try:

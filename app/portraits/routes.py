@@ -39,10 +39,13 @@ class PortraitUpload(BaseSchema):
     )
 
 
+SIZES = ("full", "thumb")
+
+
 class PortraitQuery(BaseSchema):
     size = fields.String(
         load_default="full",
-        validate=validate.OneOf(["full", "thumb"]),
+        validate=validate.OneOf(SIZES),
         metadata={"description": "`thumb` for the thumbnail (fits 256 x 256)."},
     )
 
@@ -78,12 +81,13 @@ IMAGE_RESPONSE = {
 # flask-smorest's doc(parameters=...) replaces the parameters it documents from arguments, so
 # the query's `size` is listed here beside the header (tests/test_openapi.py checks every
 # operation's query parameters are documented)
+_SIZE = PortraitQuery._declared_fields["size"]
 SIZE_PARAMETER = {
     "in": "query",
     "name": "size",
     "required": False,
-    "description": PortraitQuery._declared_fields["size"].metadata["description"],
-    "schema": {"type": "string", "enum": ["full", "thumb"], "default": "full"},
+    "description": _SIZE.metadata["description"],
+    "schema": {"type": "string", "enum": list(SIZES), "default": _SIZE.load_default},
 }
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from flask import g, request
+from flask import g
 from flask.views import MethodView
 
 from app.auth.policy import admin_required, current_caller, current_user
@@ -127,8 +127,7 @@ class UserById(MethodView):
         deactivating the only one) is 409 on that field: admins are made only with the CLI.
         """
         user = service.get_user_to_moderate(user_id=user_id)
-        if "If-Match" in request.headers:
-            check_if_match(user)
+        check_if_match(user, required=False)
         user = service.moderate_user(user=user, data=data)
         return user, 200, {"ETag": etag_for(user)}
 

@@ -47,14 +47,6 @@ class EmailAddress(fields.Email):
         return super()._deserialize(value, attr, data, **kwargs)
 
 
-class LoginEmail(fields.String):
-    """The address to sign in with, normalised exactly as at registration (not validated: an
-    address that cannot exist simply matches no account)."""
-
-    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
-        return normalise_email(super()._deserialize(value, attr, data, **kwargs))
-
-
 class Password(fields.String):
     """10..128 characters, taken as typed (never trimmed, never returned), counted in the
     NFC form that is hashed and verified (:func:`app.auth.passwords.normalise`): counted as
@@ -105,7 +97,8 @@ class RegisterSchema(BaseSchema):
 
 
 class LoginSchema(BaseSchema):
-    email = LoginEmail(
+    # normalised where it is looked up (app.auth.service.login), as registration stored it
+    email = fields.String(
         required=True, validate=validate.Length(max=254), metadata={"example": "aria@example.com"}
     )
     password = fields.String(
