@@ -6,7 +6,8 @@
 #   2. bench/bench_http.py: wrk against gunicorn on PostgreSQL, every scenario as a fraction of a
 #      tiny Flask app under the same gunicorn settings (installs the Debian package wrk if needed);
 #   3. bench/bench_scale.py: list latencies with 10,000 and 1,000,000 characters (COPY-loaded);
-#   4. bench/bench_generation.py and bench/bench_portrait.py (in-process).
+#   4. bench/bench_generation.py, bench/bench_preview_bounds.py and bench/bench_portrait.py
+#      (in-process).
 #
 # Every step runs even when an earlier one failed; the script exits non-zero if any failed.
 # Options for the HTTP benchmark go in BENCH_HTTP_ARGS:  BENCH_HTTP_ARGS="--rounds 7" scripts/proof.sh
@@ -44,6 +45,7 @@ step "HTTP load benchmark (wrk, gunicorn, PostgreSQL)" \
 step "scale: lists at 10,000 and 1,000,000 characters" \
   env BENCH_DATABASE_URL="$PG_URL" .venv/bin/python bench/bench_scale.py
 step "generation engine benchmark" .venv/bin/python bench/bench_generation.py
+step "costliest previews benchmark" .venv/bin/python bench/bench_preview_bounds.py
 step "portrait processing benchmark" .venv/bin/python bench/bench_portrait.py
 
 if [ ${#failures[@]} -gt 0 ]; then

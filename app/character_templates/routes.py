@@ -124,6 +124,11 @@ class Preview(MethodView):
         Item 0 uses `seed` (picked by the server when absent); item i > 0 a seed derived from
         (seed, i), so a batch never depends on `count`. `locks` fix values (validated like an
         edit); `rerolls` pick the n-th alternative of a field.
+
+        Size bounds, each a 422: one character's attributes over 1 MiB as JSON (as
+        `POST /characters/generate` would refuse it) at `errors.json._schema`; the batch's
+        attributes together over 4 MiB at `errors.json.count`, whose message names the largest
+        count that fits for this seed.
         """
         template = service.get_readable(viewer=current_caller(), template_id=template_id)
         return service.preview(template=template, data=data)

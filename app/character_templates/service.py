@@ -14,10 +14,10 @@ from sqlalchemy.orm.attributes import flag_modified
 
 from app.auth.policy import Viewer, can_read_template, can_write_template
 from app.character_templates.models import Template, TemplateTag, TemplateVersion
-from app.common.fastjson import dumps
+from app.common.fastjson import dumps, encoded_size
 from app.common.pagination import Page, contains, folded, order_by_clause, paginate
 from app.common.types import utcnow
-from app.errors import Forbidden, NotFound, ValidationFailed
+from app.errors import Forbidden, NotFound, ValidationFailed, field_errors
 from app.extensions import db
 from app.generation import (
     AttributesError,
@@ -31,6 +31,11 @@ from app.generation import (
 from app.users.models import User
 
 CACHE_SIZE = 512
+# A definition is at most 64 KiB, but what it makes can be far larger: 200 `pick` fields of 1,000
+# options each, from one shared table, make a character of ~10 MB. These bound what one
+# generated character, and one preview, may come to (their attributes as compact UTF-8 JSON).
+CHARACTER_MAX_BYTES = 1024 * 1024
+PREVIEW_MAX_BYTES = 4 * 1024 * 1024
 
 
 class _CompiledCache:
@@ -244,10 +249,31 @@ def run_generation(
         ) from None
 
 
+def checked_size(attributes: dict[str, Any], member: str = "_schema") -> int:
+    """The size of a template-made character's attributes as JSON; 422 on ``member`` when it is
+    over ``CHARACTER_MAX_BYTES`` (nothing is stored, nothing is shown)."""
+    size = encoded_size(attributes)
+    if size > CHARACTER_MAX_BYTES:
+        raise ValidationFailed(
+            "The character is too large.",
+            errors=field_errors(
+                "json",
+                member,
+                f"This character's attributes come to {size} bytes as JSON (at most "
+                f"{CHARACTER_MAX_BYTES}): the template picks too many or too long values.",
+            ),
+        )
+    return size
+
+
 def preview(*, template: Template, data: dict[str, Any]) -> list[dict[str, Any]]:
+    """``count`` characters, item i from ``batch_seed(seed, i)``; 422 once their attributes
+    together pass ``PREVIEW_MAX_BYTES``, naming the count that fits (which, as items do not
+    depend on ``count``, is then always answered)."""
     compiled = compiled_for(template)
     seed = data["seed"] if data.get("seed") is not None else random_seed()
     items = []
+    total = 0
     for index in range(data["count"]):
         item_seed = batch_seed(seed, index)
         result = run_generation(
@@ -257,5 +283,16 @@ def preview(*, template: Template, data: dict[str, Any]) -> list[dict[str, Any]]
             rerolls=data["rerolls"],
             template_name=template.name,
         )
+        total += checked_size(result.attributes)
+        if total > PREVIEW_MAX_BYTES:
+            raise ValidationFailed(
+                "The preview is too large.",
+                errors=field_errors(
+                    "json",
+                    "count",
+                    f"These characters' attributes pass {PREVIEW_MAX_BYTES} bytes as JSON at "
+                    f"item {index}: ask for at most {index} with this seed.",
+                ),
+            )
         items.append({"name": result.name, "attributes": result.attributes, "seed": item_seed})
     return items

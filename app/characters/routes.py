@@ -87,6 +87,9 @@ class Generate(MethodView):
         """Generate and store a character: exactly what the template's preview shows for the
         same seed, locks and rerolls. `name` overrides the generated name. Honours
         `Idempotency-Key`.
+
+        A character whose attributes would come to more than 1 MiB as JSON (a template that
+        picks thousands of values) is 422 at `errors.json._schema`, and nothing is stored.
         """
         return CREATED.answer(service.generate_character(owner=current_account(), data=data))
 

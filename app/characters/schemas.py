@@ -36,7 +36,8 @@ class CharacterCreate(BaseSchema):
     attributes = JSONObject(
         metadata={
             "description": "With a template: values checked against it (missing keys are "
-            "generated). Without: any JSON object (≤ 64 KiB, ≤ 200 keys).",
+            "generated; the result ≤ 1 MiB as JSON). Without: any JSON object (≤ 64 KiB, "
+            "≤ 200 keys).",
             "example": {"klass": "Wizard"},
         }
     )

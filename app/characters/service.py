@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import json
 import uuid
 from typing import Any
 
@@ -22,6 +21,7 @@ from app.character_templates.models import Template
 from app.characters import views
 from app.characters.models import Character, search_pieces
 from app.common.database import connection
+from app.common.fastjson import encoded_size
 from app.common.idempotency import record_created
 from app.common.pagination import (
     Order,
@@ -70,7 +70,7 @@ def _check_free_form(attributes: dict[str, Any]) -> dict[str, Any]:
         raise ValidationFailed(
             errors=field_errors("json", "attributes", f"At most {FREE_FORM_MAX_KEYS} keys.")
         )
-    size = len(json.dumps(attributes, ensure_ascii=False, separators=(",", ":")).encode())
+    size = encoded_size(attributes)
     if size > FREE_FORM_MAX_BYTES:
         raise ValidationFailed(
             errors=field_errors(
@@ -120,7 +120,7 @@ def _resolve(
     generator_version: str,
 ) -> Result:
     try:
-        return validate_attributes(
+        result = validate_attributes(
             compiled,
             supplied,
             seed,
@@ -134,6 +134,8 @@ def _resolve(
             "Some attributes are not allowed by the template.",
             errors={"json": {"attributes": error.errors}},
         ) from None
+    templates.checked_size(result.attributes, "attributes")
+    return result
 
 
 # What making a character needs of its template: who may use it, its version and name (the
@@ -328,6 +330,7 @@ def generate_character(*, owner: Author, data: dict[str, Any]) -> views.Characte
     result = templates.run_generation(
         compiled, seed=seed, locks=locks, rerolls=data["rerolls"], template_name=template.name
     )
+    templates.checked_size(result.attributes)
     values = {
         "name": data.get("name") or result.name,
         "template_id": template.id,

@@ -39,6 +39,14 @@ def dumps(obj: Any, default: Callable[[Any], Any] | None = None) -> str:
         return json.dumps(obj, default=default, ensure_ascii=False, separators=(",", ":"))
 
 
+def encoded_size(obj: Any) -> int:
+    """How many bytes :func:`dumps` of ``obj`` takes in UTF-8, without decoding orjson's output."""
+    try:
+        return len(orjson.dumps(obj, option=_OPTIONS))
+    except orjson.JSONEncodeError:
+        return len(dumps(obj).encode())
+
+
 def loads(text: str | bytes) -> Any:
     """Exactly ``json.loads(text)``, faster for text without long numbers."""
     raw = text.encode() if isinstance(text, str) else bytes(text)

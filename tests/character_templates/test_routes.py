@@ -8,7 +8,7 @@ import uuid
 
 import pytest
 
-from tests.support.factories import SIMPLE_DEFINITION, create_template
+from tests.support.factories import SIMPLE_DEFINITION, create_template, picking_definition
 
 BASE = "/api/v1/templates"
 
@@ -300,6 +300,25 @@ def test_preview_rejects_bad_input(client, alice, body, where):
     for part in where:
         node = node[part]
     assert node
+
+
+def test_preview_bounds_the_size_of_what_it_generates(client, alice):
+    # each character: 18 fields of 1,000 picks, ~864 KB of attributes; 4 fit in 4 MiB, 5 do not
+    template = create_template(client, alice, definition=picking_definition(18))
+    url = f"{BASE}/{template['id']}/preview"
+    four = client.post(url, json={"seed": 5, "count": 4}, headers=alice.auth)
+    assert four.status_code == 200
+    assert [len(item["attributes"]["p17"]) for item in four.get_json()] == [1000] * 4
+    many = client.post(url, json={"seed": 5, "count": 50}, headers=alice.auth)
+    assert many.status_code == 422
+    assert many.headers["Content-Type"] == "application/problem+json"
+    (message,) = many.get_json()["errors"]["json"]["count"]
+    assert "ask for at most 4 with this seed" in message
+    # one character over 1 MiB is refused as generate would refuse it
+    big = create_template(client, alice, definition=picking_definition(30))
+    one = client.post(f"{BASE}/{big['id']}/preview", json={"seed": 5}, headers=alice.auth)
+    assert one.status_code == 422
+    assert "(at most 1048576)" in one.get_json()["errors"]["json"]["_schema"][0]
 
 
 def test_compiled_definitions_are_cached(client, alice):

@@ -8,7 +8,12 @@ import uuid
 
 import pytest
 
-from tests.support.factories import SIMPLE_DEFINITION, create_template, make_account
+from tests.support.factories import (
+    SIMPLE_DEFINITION,
+    create_template,
+    make_account,
+    picking_definition,
+)
 from tests.support.sql import statements
 
 BASE = "/api/v1/characters"
@@ -192,6 +197,40 @@ def test_generate_name_override_and_random_seed(client, alice, template):
     assert again["attributes"]["str"] == stored["attributes"]["str"]
     zero = generate(client, alice, template["id"], seed=0)
     assert zero["seed"] == 0
+
+
+def test_characters_over_a_mebibyte_are_refused_and_nothing_is_stored(client, alice):
+    # 30 fields of 1,000 picks: ~1.4 MB of attributes from a 52 KB definition
+    big = create_template(client, alice, definition=picking_definition(30))
+    generated = client.post(
+        f"{BASE}/generate", json={"template_id": big["id"], "seed": 1}, headers=alice.auth
+    )
+    assert generated.status_code == 422
+    assert generated.headers["Content-Type"] == "application/problem+json"
+    (message,) = generated.get_json()["errors"]["json"]["_schema"]
+    assert "(at most 1048576)" in message
+    made = client.post(BASE, json={"name": "Big", "template_id": big["id"]}, headers=alice.auth)
+    assert made.status_code == 422
+    assert "(at most 1048576)" in made.get_json()["errors"]["json"]["attributes"][0]
+    assert client.get(BASE, headers=alice.auth).get_json() == []
+    # just under the bound (21 fields: 1,008,000 bytes and their keys) is stored whole
+    fits = create_template(client, alice, definition=picking_definition(21))
+    stored = generate(client, alice, fits["id"], seed=1)
+    assert len(stored["attributes"]["p20"]) == 1000
+
+
+def test_an_edit_may_not_make_a_character_too_large(client, alice):
+    template = create_template(client, alice, definition=picking_definition(18, texts=20))
+    character = generate(client, alice, template["id"], seed=3)
+    tag = etag(client, alice, character["id"])
+    grown = {f"t{index}": "y" * 10000 for index in range(20)}  # +200 KB: past 1 MiB
+    response = patch(client, alice, character["id"], {"attributes": grown}, tag)
+    assert response.status_code == 422
+    assert "(at most 1048576)" in response.get_json()["errors"]["json"]["attributes"][0]
+    assert etag(client, alice, character["id"]) == tag  # nothing written
+    response = patch(client, alice, character["id"], {"attributes": {"t0": "y" * 10000}}, tag)
+    assert response.status_code == 200
+    assert response.get_json()["attributes"]["t0"] == "y" * 10000
 
 
 @pytest.mark.parametrize(

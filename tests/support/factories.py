@@ -122,3 +122,15 @@ def create_template(client: FlaskClient, account: Account, **fields: Any) -> Any
     response = client.post("/api/v1/templates", json=body, headers=account.auth)
     assert response.status_code == 201, response.get_json()
     return response.get_json()
+
+
+def picking_definition(fields: int, texts: int = 0) -> dict[str, Any]:
+    """A definition well within 64 KiB whose characters are large: ``fields`` pick fields that
+    each take all 1,000 options of one shared table (48,000 bytes of JSON per field), and
+    ``texts`` text fields (empty by default, up to 10,000 characters each when edited)."""
+    table = [f"{index:04d}{'x' * 41}" for index in range(1000)]
+    picks = [
+        {"key": f"p{index}", "type": "pick", "table": "t", "count": 1000} for index in range(fields)
+    ]
+    notes = [{"key": f"t{index}", "type": "text", "default": ""} for index in range(texts)]
+    return {"tables": {"t": table}, "fields": picks + notes}
