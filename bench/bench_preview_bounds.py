@@ -11,12 +11,17 @@ memory (each definition in a fresh process, so peaks do not carry over):
   attributes per character);
 * ``grammar``: 199 `text` fields whose grammar takes ~4,700 steps, each writing 100 characters;
 * ``grammar-short``: the same, each step writing one character;
-* ``dice``: 199 `integer` fields of twelve exploding `100d1000!` terms (no size, all work).
+* ``grammar-empty``: the same, each step writing nothing (all work, no size);
+* ``dice``: 199 `integer` fields of twelve exploding `100d1000!` terms (all work, no size);
+* ``names``: 199 `name` fields of a generator of 9,099 part lists (all work, no size).
 
-The service refuses a character over 1 MiB and a preview over 4 MiB of attributes with a 422
-(``app.character_templates.service``), so ``picks`` and the grammars are refused after one or a
-few characters, not after fifty. The app runs in this process (Flask's test client) on a fresh
-SQLite database; no server is needed.
+The service refuses a character over 1 MiB and a preview over 4 MiB of attributes, and a
+preview whose characters could cost more than 2,000,000 units of work in all (a die thrown, a
+grammar step, a name part, an option weighed: ``CompiledTemplate.cost``), with a 422 at `count`
+naming the largest count that fits (``app.character_templates.service``). When the 422 names
+one, the script asks again with that count, so the second table shows the costliest preview
+the service answers for each definition. The app runs in this process (Flask's test client) on
+a fresh SQLite database; no server is needed.
 
 Usage (from the repository root)::
 
@@ -28,6 +33,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import resource
 import subprocess
 import sys
@@ -74,6 +80,16 @@ def definitions() -> dict[str, dict[str, Any] | None]:
             "grammars": {"g": _fan_out("x")},
             "fields": [{"key": f"f{i}", "type": "text", "grammar": "g"} for i in range(FIELDS)],
         },
+        "grammar-empty": {
+            "grammars": {"g": _fan_out("")},
+            "fields": [{"key": f"f{i}", "type": "text", "grammar": "g"} for i in range(FIELDS)],
+        },
+        "names": {
+            # a name must be able to be non-empty: one list of "b", then 9,098 that may add
+            # nothing (each list is drawn from even when it has one part)
+            "names": {"n": {"parts": [["b"]] + [["", "a"]] * 98 + [[""]] * 9000}},
+            "fields": [{"key": f"f{i}", "type": "name", "generator": "n"} for i in range(FIELDS)],
+        },
         "dice": {
             "fields": [
                 {"key": f"f{i}", "type": "integer", "dice": "+".join(["100d1000!"] * 12)}
@@ -107,27 +123,37 @@ def measure(key: str, database_url: str) -> dict[str, Any]:
         template_id = created["id"]
         size = len(json.dumps(definition, separators=(",", ":")))
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    start = time.perf_counter()
-    response = client.post(
-        f"/api/v1/templates/{template_id}/preview",
-        json={"seed": 1, "count": 50},
-        headers={"Authorization": f"Bearer {token}"},
-    )
-    wall = time.perf_counter() - start
+
+    def preview(count: int) -> dict[str, Any]:
+        start = time.perf_counter()
+        response = client.post(
+            f"/api/v1/templates/{template_id}/preview",
+            json={"seed": 1, "count": count},
+            headers={"Authorization": f"Bearer {token}"},
+        )
+        wall = time.perf_counter() - start
+        errors = {}
+        if response.status_code != 200:
+            errors = response.get_json().get("errors", {}).get("json", {})
+        return {
+            "count": count,
+            "status": response.status_code,
+            "seconds": wall,
+            "response_mb": len(response.get_data()) / 1e6,
+            "errors": {member: text[0] for member, text in errors.items()},
+        }
+
+    asked = preview(50)
+    fits = re.search(r"ask for at most (\d+)", asked["errors"].get("count", ""))
+    answered = preview(int(fits[1])) if fits else None
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    detail = ""
-    if response.status_code != 200:
-        errors = response.get_json().get("errors", {}).get("json", {})
-        detail = "; ".join(f"{member}: {text[0][:60]}…" for member, text in errors.items())
     return {
         "key": key,
         "definition_bytes": size,
-        "status": response.status_code,
-        "seconds": wall,
-        "response_mb": len(response.get_data()) / 1e6,
+        "asked": asked,
+        "answered": answered,
         "peak_rss_mib": peak / 1024,
         "rss_growth_mib": (peak - before) / 1024,
-        "detail": detail,
     }
 
 
@@ -161,20 +187,32 @@ def main() -> int:
                 raise SystemExit(f"{key} failed:\n{result.stdout}\n{result.stderr}")
             rows.append(json.loads(result.stdout.strip().splitlines()[-1]))
 
-    print("\nPOST /templates/{id}/preview, count=50, seed=1 (in-process, SQLite)\n")
-    print("| definition | its size | status | seconds | response MB | peak RSS MiB | grew MiB |")
-    print("|---|---|---|---|---|---|---|")
+    print("\nPOST /templates/{id}/preview, seed=1 (in-process, SQLite)\n")
+    print(
+        "| definition | its size | count=50: status, seconds, MB "
+        "| the count it names: status, seconds, MB | peak RSS MiB | grew MiB |"
+    )
+    print("|---|---|---|---|---|---|")
     for row in rows:
         size = f"{row['definition_bytes'] / 1024:.1f} KiB" if row["definition_bytes"] else "-"
         print(
-            f"| {row['key']} | {size} | {row['status']} | {row['seconds']:.2f} "
-            f"| {row['response_mb']:.2f} | {row['peak_rss_mib']:.0f} "
-            f"| {row['rss_growth_mib']:.0f} |"
+            f"| {row['key']} | {size} | {_shown(row['asked'])} | {_shown(row['answered'])} "
+            f"| {row['peak_rss_mib']:.0f} | {row['rss_growth_mib']:.0f} |"
         )
     for row in rows:
-        if row["detail"]:
-            print(f"  {row['key']}: {row['detail']}")
+        for member, text in row["asked"]["errors"].items():
+            print(f"  {row['key']}: {member}: {text}")
     return 0
+
+
+def _shown(result: dict[str, Any] | None) -> str:
+    if result is None:
+        return "-"
+    where = "".join(f" at {member}" for member in result["errors"])
+    return (
+        f"{result['count']}: {result['status']}{where}, {result['seconds']:.2f} s, "
+        f"{result['response_mb']:.2f} MB"
+    )
 
 
 if __name__ == "__main__":

@@ -125,10 +125,12 @@ class Preview(MethodView):
         (seed, i), so a batch never depends on `count`. `locks` fix values (validated like an
         edit); `rerolls` pick the n-th alternative of a field.
 
-        Size bounds, each a 422: one character's attributes over 1 MiB as JSON (as
-        `POST /characters/generate` would refuse it) at `errors.json._schema`; the batch's
-        attributes together over 4 MiB at `errors.json.count`, whose message names the largest
-        count that fits for this seed.
+        Bounds, each a 422: one character's attributes over 1 MiB as JSON (as
+        `POST /characters/generate` would refuse it) at `errors.json._schema`; at
+        `errors.json.count`, naming the largest count allowed, a batch whose attributes pass
+        4 MiB together, or whose characters could cost more than 2,000,000 units of work in
+        all (dice thrown, grammar steps, name parts, options weighed: see the template
+        guide; a built-in template's character costs ~100).
         """
         template = service.get_readable(viewer=current_caller(), template_id=template_id)
         return service.preview(template=template, data=data)

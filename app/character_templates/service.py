@@ -36,6 +36,10 @@ CACHE_SIZE = 512
 # generated character, and one preview, may come to (their attributes as compact UTF-8 JSON).
 CHARACTER_MAX_BYTES = 1024 * 1024
 PREVIEW_MAX_BYTES = 4 * 1024 * 1024
+# ... and what a preview may cost, in the engine's units (CompiledTemplate.cost: a die thrown, a
+# grammar step, ...): one character of the costliest definition within the limits costs ~1.8
+# million (~0.1 s), the built-in 30-field template 111.
+PREVIEW_MAX_COST = 2_000_000
 
 
 class _CompiledCache:
@@ -267,10 +271,25 @@ def checked_size(attributes: dict[str, Any], member: str = "_schema") -> int:
 
 
 def preview(*, template: Template, data: dict[str, Any]) -> list[dict[str, Any]]:
-    """``count`` characters, item i from ``batch_seed(seed, i)``; 422 once their attributes
-    together pass ``PREVIEW_MAX_BYTES``, naming the count that fits (which, as items do not
-    depend on ``count``, is then always answered)."""
+    """``count`` characters, item i from ``batch_seed(seed, i)``.
+
+    422 at ``count`` when ``count`` characters could cost more than ``PREVIEW_MAX_COST`` (known
+    before any is made), or once their attributes together pass ``PREVIEW_MAX_BYTES``; either
+    names the count that fits, which (items do not depend on ``count``) is then answered.
+    """
     compiled = compiled_for(template)
+    affordable = max(1, PREVIEW_MAX_COST // max(1, compiled.cost))
+    if data["count"] > affordable:
+        raise ValidationFailed(
+            "The preview is too costly.",
+            errors=field_errors(
+                "json",
+                "count",
+                f"Each character of this template can take up to {compiled.cost} steps to make "
+                f"(dice thrown, grammar steps, name parts, options weighed), and a preview may "
+                f"take {PREVIEW_MAX_COST}: ask for at most {affordable}.",
+            ),
+        )
     seed = data["seed"] if data.get("seed") is not None else random_seed()
     items = []
     total = 0

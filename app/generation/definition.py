@@ -11,6 +11,7 @@ import keyword
 import re
 from collections.abc import Callable, Mapping
 from types import MappingProxyType
+from typing import Any
 
 from .dice import Dice, DiceError, parse_dice
 from .errors import DefinitionError, Path
@@ -810,7 +811,33 @@ def compile_definition(obj: object) -> CompiledTemplate:
         fields=tuple(fields),
         order=tuple(order),
         dependencies=MappingProxyType({field.key: field.deps for field in fields}),
+        cost=sum(field_cost(field) for field in fields),
     )
+
+
+def field_cost(field: Field) -> int:
+    """An upper bound on the work of generating ``field`` once, in units of one die thrown, one
+    grammar step, one name part or one option weighed or drawn; 1 for anything else.
+
+    The definition's limits bound what one field can cost but not what a few bytes can ask
+    for: ``100d1000!`` throws up to 200 dice, a grammar of ten bytes per rule can take 5,000
+    steps, a 1,000-option table is weighed again by every field that picks from it. A switch
+    costs its costliest case.
+    """
+
+    def worst(name: str, measure: Callable[[Any], int]) -> int:
+        param = field.params.get(name)
+        return max(map(measure, param.alternatives())) if param is not None else 0
+
+    if field.type == "integer":
+        return 1 + worst("dice", lambda dice: dice.cost)
+    if field.type == "pick":
+        return 1 + worst("options", len) + worst("table", len) + worst("count", lambda count: count)
+    if field.type == "name":
+        return 1 + worst("generator", lambda generator: len(generator.parts))
+    if field.type == "text" and field.grammar is not None:
+        return 1 + field.grammar.steps[field.start]
+    return 1
 
 
 def _member_allowed(kind: str | None, member: str) -> bool:

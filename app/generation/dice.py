@@ -135,20 +135,21 @@ class Dice:
     (``2*d6`` is always even), and validation only checks the bounds.
     """
 
-    __slots__ = ("_tree", "high", "low", "text")
+    __slots__ = ("_tree", "cost", "high", "low", "text")
 
-    def __init__(self, text: str, tree: _Node) -> None:
+    def __init__(self, text: str, tree: _Node, cost: int) -> None:
         self.text = text
         self._tree = tree
         self.low = tree.low
         self.high = tree.high
+        self.cost = cost  # the most dice one roll can throw, explosions included
 
     def roll(self, stream: Stream) -> int:
         """Roll the dice on ``stream``, left to right."""
         return self._tree.roll(stream)
 
     def __repr__(self) -> str:
-        return f"Dice({self.text!r}, low={self.low}, high={self.high})"
+        return f"Dice({self.text!r}, low={self.low}, high={self.high}, cost={self.cost})"
 
 
 class _Parser:
@@ -156,6 +157,7 @@ class _Parser:
         self.text = text
         self.pos = 0
         self.dice_terms = 0
+        self.most_dice = 0  # dice thrown at most, every explosion included
 
     def error(self, message: str) -> DiceError:
         return DiceError(message)
@@ -248,6 +250,7 @@ class _Parser:
             word = "keep" if mode[0] == "k" else "drop"
             raise self.error(f"'{notation}': can only {word} 1 to {count} dice")
         self.dice_terms += 1
+        self.most_dice += count + (MAX_EXPLOSIONS if mode == "!" else 0)
         return _Roll(count, sides, mode, keep)
 
 
@@ -268,4 +271,4 @@ def parse_dice(text: str) -> Dice:
         raise DiceError(f"'{compact}' has no dice: a dice expression needs at least one die")
     if tree.low < -MAX_MAGNITUDE or tree.high > MAX_MAGNITUDE:
         raise DiceError(f"'{compact}' can produce results beyond +-(2**53 - 1)")
-    return Dice(compact, tree)
+    return Dice(compact, tree, parser.most_dice)

@@ -96,13 +96,18 @@ def parse_rule(rule: str, symbols: Mapping[str, object], field_keys: Mapping[str
 
 
 class Grammar:
-    """A compiled grammar: symbols with their parsed rules, known to be acyclic and bounded."""
+    """A compiled grammar: symbols with their parsed rules, known to be acyclic and bounded.
 
-    __slots__ = ("name", "symbols")
+    ``steps[symbol]`` is the most expansion steps expanding ``symbol`` can take (each rule
+    chosen, each field inserted; at most ``MAX_EXPANSIONS``).
+    """
+
+    __slots__ = ("name", "steps", "symbols")
 
     def __init__(self, name: str, symbols: Mapping[str, tuple[Rule, ...]]) -> None:
         self.name = name
         self.symbols = dict(symbols)
+        self.steps = _measure(self.symbols)[1]
 
     def field_refs(self, start: str) -> frozenset[str]:
         """Every field key that an expansion from ``start`` can insert."""
@@ -151,16 +156,44 @@ class Grammar:
             out.append(text)
 
 
-def grammar_problems(symbols: Mapping[str, tuple[Rule, ...]]) -> list[tuple[str | None, str]]:
-    """Cycles, depth and size problems of a grammar as (symbol or None, message)."""
-    problems: list[tuple[str | None, str]] = []
-    children = {
+def _children(symbols: Mapping[str, tuple[Rule, ...]]) -> dict[str, list[str]]:
+    """The symbols each symbol's rules refer to."""
+    return {
         symbol: sorted(
             {piece.name for rule in rules for piece in rule if isinstance(piece, Tag)}
             & set(symbols)
         )
         for symbol, rules in symbols.items()
     }
+
+
+def _measure(symbols: Mapping[str, tuple[Rule, ...]]) -> tuple[dict[str, int], dict[str, int]]:
+    """Of an acyclic grammar: how deep expanding each symbol goes, and how many steps it can
+    take (capped at ``MAX_EXPANSIONS + 1``: anything more is already too many)."""
+    depth: dict[str, int] = {}
+    size: dict[str, int] = {}
+    for symbol in _postorder(_children(symbols)):  # children are measured before their parents
+        best_depth = 1
+        best_size = 0
+        for rule in symbols[symbol]:
+            rule_size = 1
+            for piece in rule:
+                if isinstance(piece, Tag):
+                    if piece.is_field:
+                        rule_size += 1
+                    else:
+                        best_depth = max(best_depth, 1 + depth[piece.name])
+                        rule_size += size[piece.name]
+            best_size = max(best_size, rule_size)
+        depth[symbol] = best_depth
+        size[symbol] = min(best_size, MAX_EXPANSIONS + 1)
+    return depth, size
+
+
+def grammar_problems(symbols: Mapping[str, tuple[Rule, ...]]) -> list[tuple[str | None, str]]:
+    """Cycles, depth and size problems of a grammar as (symbol or None, message)."""
+    problems: list[tuple[str | None, str]] = []
+    children = _children(symbols)
     state: dict[str, int] = {}  # 1 = on the stack, 2 = done
     in_cycle: set[str] = set()
     for root in symbols:
@@ -196,27 +229,7 @@ def grammar_problems(symbols: Mapping[str, tuple[Rule, ...]]) -> list[tuple[str 
                 path.pop()
     if in_cycle:
         return problems
-    depth: dict[str, int] = {}
-    size: dict[str, int] = {}
-
-    def measure(symbol: str) -> None:
-        best_depth = 1
-        best_size = 0
-        for rule in symbols[symbol]:
-            rule_size = 1
-            for piece in rule:
-                if isinstance(piece, Tag):
-                    if piece.is_field:
-                        rule_size += 1
-                    else:
-                        best_depth = max(best_depth, 1 + depth[piece.name])
-                        rule_size += size[piece.name]
-            best_size = max(best_size, rule_size)
-        depth[symbol] = best_depth
-        size[symbol] = min(best_size, MAX_EXPANSIONS + 1)
-
-    for symbol in _postorder(children):  # children are measured before their parents
-        measure(symbol)
+    depth, size = _measure(symbols)
     for symbol in symbols:
         if depth[symbol] > MAX_GRAMMAR_DEPTH:
             problems.append(

@@ -184,6 +184,9 @@ class CompiledTemplate:
     fields: tuple[Field, ...]
     order: tuple[int, ...]
     dependencies: Mapping[str, frozenset[str]]
+    # an upper bound on the work of making one character: dice thrown, grammar steps, name
+    # parts drawn, options weighed and drawn (a unit costs ~0.05-0.6 us; see definition.field_cost)
+    cost: int = 0
 
     def field(self, key: str) -> Field:
         """The compiled field with this key (KeyError if there is none)."""

@@ -321,6 +321,29 @@ def test_preview_bounds_the_size_of_what_it_generates(client, alice):
     assert "(at most 1048576)" in one.get_json()["errors"]["json"]["_schema"][0]
 
 
+def test_preview_bounds_the_work_it_takes(client, alice):
+    # 40 fields of twelve exploding 100d1000! terms: up to 2,401 dice each, 96,040 per
+    # character; 2,000,000 allow 20 characters per preview
+    dice = "+".join(["100d1000!"] * 12)
+    definition = {"fields": [{"key": f"d{i}", "type": "integer", "dice": dice} for i in range(40)]}
+    template = create_template(client, alice, definition=definition)
+    url = f"{BASE}/{template['id']}/preview"
+    too_many = client.post(url, json={"seed": 9, "count": 21}, headers=alice.auth)
+    assert too_many.status_code == 422
+    (message,) = too_many.get_json()["errors"]["json"]["count"]
+    assert "up to 96040 steps" in message and "ask for at most 20." in message
+    fits = client.post(url, json={"seed": 9, "count": 20}, headers=alice.auth)
+    assert fits.status_code == 200 and len(fits.get_json()) == 20
+    # the built-in sized template is far from it: 50 are always fine
+    small = create_template(client, alice)
+    assert (
+        client.post(
+            f"{BASE}/{small['id']}/preview", json={"count": 50}, headers=alice.auth
+        ).status_code
+        == 200
+    )
+
+
 def test_compiled_definitions_are_cached(client, alice):
     from app.character_templates.service import compiled_cache
 

@@ -925,3 +925,45 @@ def test_grammar_expansion_size_limit() -> None:
         ("grammars", "g", "origin"),
         "more than 5000 steps",
     )
+
+
+# --- cost: an upper bound on the work of making one character --------------------------------
+
+
+@pytest.mark.parametrize(
+    ("notation", "dice"),
+    [("d20", 1), ("4d6kh3 + 2", 4), ("(2d6 + 1d4) * 3", 3), ("100d1000!", 200), ("3d6!+2d4", 105)],
+)
+def test_the_cost_of_dice_is_the_most_dice_thrown(notation: str, dice: int) -> None:
+    from app.generation.dice import parse_dice
+
+    assert parse_dice(notation).cost == dice
+
+
+def test_the_cost_of_a_definition_bounds_each_field() -> None:
+    definition = {
+        "tables": {"t": ["a", "b", "c", "d", "e", "f"]},
+        "names": {"n": {"parts": [["Al", "Bo"], ["a", ""], ["ric"]]}},
+        "grammars": {"g": {"origin": ["#x# and #x#", "plain"], "x": ["y", "#klass#"]}},
+        "fields": [
+            {"key": "klass", "type": "choice", "options": ["Fighter", "Wizard"]},  # 1
+            {"key": "hp", "type": "integer", "dice": "3d6"},  # 1 + 3
+            {"key": "age", "type": "integer", "range": [16, 70]},  # 1
+            {"key": "traits", "type": "pick", "table": "t", "count": 2},  # 1 + 6 + 2
+            {  # the costlier case: 1 + 3 options + 3 picked
+                "key": "spells",
+                "type": "pick",
+                "options": ["Shield", "Sleep", "Light"],
+                "count": {"switch": "klass", "cases": {"Fighter": 1, "Wizard": 3}},
+            },
+            {"key": "name", "type": "name", "generator": "n"},  # 1 + 3 part lists
+            # origin: its rule of two x (1 + 2 + 2), x: its rule inserting a field (1 + 1)
+            {"key": "hook", "type": "text", "grammar": "g"},  # 1 + 5
+            {"key": "motto", "type": "text", "default": "-"},  # 1
+            {"key": "lucky", "type": "boolean", "chance": [1, 2]},  # 1
+            {"key": "hp2", "type": "derived", "expr": "hp * 2"},  # 1
+        ],
+    }
+    compiled = compile_definition(definition)
+    assert compiled.field("hook").grammar.steps == {"origin": 5, "x": 2}
+    assert compiled.cost == 1 + 4 + 1 + 9 + 7 + 4 + 6 + 1 + 1 + 1
