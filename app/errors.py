@@ -22,6 +22,8 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.orm import exc as orm_exc
 from werkzeug.exceptions import HTTPException
 
+from app.common.database import is_foreign_key_violation
+
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 RETRY_AFTER_SECONDS = 5
 
@@ -280,9 +282,17 @@ def handle_exception(error: Exception) -> Response:
     if isinstance(error, sa_exc.IntegrityError):
         _rollback()
         log.info("integrity error turned into 409: %s", error.orig.__class__.__name__)
+        if is_foreign_key_violation(error):
+            return problem_response(
+                plain_kind(409),
+                "Something this request refers to was deleted meanwhile; reload it and retry.",
+            )
         return problem_response(
             KINDS["duplicate"], "The change conflicts with data already stored."
         )
+    if isinstance(error, orm_exc.ObjectDeletedError):
+        _rollback()
+        return problem_response(plain_kind(404), "The resource was deleted by another request.")
     if _is_database_unavailable(error):
         _rollback()
         log.warning("database unavailable: %s", error.__class__.__name__)

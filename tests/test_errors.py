@@ -158,6 +158,12 @@ def test_unexpected_exception_is_500_without_internals_and_logged(probe, caplog)
     assert records[-1].request_id == "boom-123"
 
 
+def test_a_write_referring_to_a_vanished_row_is_409_not_duplicate(probe):
+    # a foreign key violation means something was deleted meanwhile, not a duplicate value
+    body = assert_problem(probe.post("/api/v1/_probe/dangling"), 409)
+    assert "deleted meanwhile" in body["detail"]
+
+
 def test_endpoints_are_authenticated_by_default(probe):
     response = probe.get("/api/v1/_probe/private")
     assert_problem(response, 401, "/problems/invalid-token")

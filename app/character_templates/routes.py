@@ -109,7 +109,7 @@ class Fork(MethodView):
     def post(self, template_id: uuid.UUID) -> Any:
         """Copy a template you can see into a private template of yours, at version 1."""
         viewer = current_user()
-        template = service.get_readable(viewer=viewer, template_id=template_id)
+        template = service.get_forkable(viewer=viewer, template_id=template_id)
         return CREATED.answer(service.fork_template(viewer=viewer, template=template))
 
 

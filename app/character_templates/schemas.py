@@ -11,12 +11,12 @@ from app.common.pagination import PageQuery, sort_field
 from app.common.schemas import (
     TAG_PATTERN,
     BaseSchema,
-    JSONObject,
     SafeHTML,
     StrictBoolean,
     StrictInteger,
     Tag,
     Text,
+    UserValues,
 )
 from app.generation import MAX_SEED, DefinitionError, compile_definition
 from app.users.schemas import UserPublic
@@ -145,8 +145,8 @@ def seed_field(**kwargs: Any) -> StrictInteger:
     )
 
 
-def locks_field(**kwargs: Any) -> JSONObject:
-    return JSONObject(
+def locks_field(**kwargs: Any) -> UserValues:
+    return UserValues(
         metadata={
             "description": "`{key: value}`: fields fixed to a value, validated like an edit.",
             "example": {"klass": "Wizard"},

@@ -9,15 +9,17 @@ from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import func, or_, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload, undefer
 from sqlalchemy.orm.attributes import flag_modified
 
 from app.auth.policy import Viewer, can_read_template, can_write_template
 from app.character_templates.models import Template, TemplateTag, TemplateVersion
+from app.common.database import is_foreign_key_violation
 from app.common.fastjson import dumps, encoded_size
 from app.common.pagination import Page, contains, folded, order_by_clause, paginate
 from app.common.types import utcnow
-from app.errors import Forbidden, NotFound, ValidationFailed, field_errors
+from app.errors import Forbidden, NotFound, Unauthorized, ValidationFailed, field_errors
 from app.extensions import db
 from app.generation import (
     AttributesError,
@@ -171,12 +173,21 @@ def create_template(
         forked_from=data.get("forked_from"),
     )
     template.tags = data.get("tags", [])
-    db.session.add(template)
-    db.session.flush()
-    db.session.add(
-        TemplateVersion(template_id=template.id, version=1, definition=data["definition"])
-    )
-    db.session.commit()
+    try:
+        db.session.add(template)
+        db.session.flush()
+        db.session.add(
+            TemplateVersion(template_id=template.id, version=1, definition=data["definition"])
+        )
+        db.session.commit()
+    except IntegrityError as error:
+        if not is_foreign_key_violation(error):
+            raise
+        db.session.rollback()  # the forked template (or the account) was deleted meanwhile
+        forked_from = data.get("forked_from")
+        if forked_from is not None and db.session.get(Template, forked_from) is None:
+            raise NotFound("No such template.") from None
+        raise Unauthorized("This account no longer exists.") from None
     return template
 
 
@@ -211,6 +222,19 @@ def delete_template(*, template: Template) -> None:
     db.session.commit()
 
 
+def get_forkable(*, viewer: Viewer, template_id: uuid.UUID) -> Template:
+    """A readable template with everything a fork copies loaded at once: read later, a
+    deferred column of a template deleted meanwhile could no longer be loaded."""
+    template = db.session.get(
+        Template,
+        template_id,
+        options=[undefer(Template.definition), selectinload(Template.tag_rows)],
+    )
+    if template is None or not can_read_template(viewer, template):
+        raise NotFound("No such template.")
+    return template
+
+
 def fork_template(*, viewer: User, template: Template) -> Template:
     return create_template(
         owner=viewer,
@@ -235,8 +259,10 @@ def run_generation(
     locks: dict[str, Any],
     rerolls: dict[str, int],
     template_name: str,
+    name: str | None = None,
 ) -> Result:
-    """Generate, turning the engine's complaints into a 422 on ``locks`` or ``rerolls``."""
+    """Generate, turning the engine's complaints into a 422 on ``locks`` or ``rerolls``
+    (``name``: the character's given name, see ``generation.validate_attributes``)."""
     reroll_errors = {
         key: ["Unknown field."] if key not in compiled.keys else ["A derived field is computed."]
         for key in rerolls
@@ -245,7 +271,9 @@ def run_generation(
     if reroll_errors:
         raise ValidationFailed(errors={"json": {"rerolls": reroll_errors}})
     try:
-        return generate(compiled, seed, locks=locks, rerolls=rerolls, template_name=template_name)
+        return generate(
+            compiled, seed, locks=locks, rerolls=rerolls, template_name=template_name, name=name
+        )
     except AttributesError as error:
         raise ValidationFailed(
             "Some locked values are not allowed by the template.",

@@ -12,7 +12,7 @@ from marshmallow import fields, validate
 from app.character_templates.schemas import RerollsField, locks_field, seed_field
 from app.characters.views import OwnerView
 from app.common.pagination import PageQuery, sort_field
-from app.common.schemas import BaseSchema, JSONObject, SafeHTML, StrictBoolean, Text
+from app.common.schemas import BaseSchema, SafeHTML, StrictBoolean, Text, UserValues
 from app.users.schemas import UserPublic
 
 
@@ -33,7 +33,7 @@ class CharacterCreate(BaseSchema):
     template_id = fields.UUID(
         metadata={"description": "A template you can see; its definition checks `attributes`."}
     )
-    attributes = JSONObject(
+    attributes = UserValues(
         metadata={
             "description": "With a template: values checked against it (missing keys are "
             "generated; the result ≤ 1 MiB as JSON). Without: any JSON object (≤ 64 KiB, "
@@ -58,7 +58,7 @@ class CharacterUpdate(BaseSchema):
     name = name_text()
     backstory = backstory_html()
     is_public = StrictBoolean()
-    attributes = JSONObject(
+    attributes = UserValues(
         metadata={
             "description": "Merged key by key (RFC 7396): a key set to null goes back to its "
             "generated value (or, without a template, is removed; nested objects merge the "

@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import Row, Select, Text, bindparam, func, select
 from sqlalchemy.dialects import postgresql
+from sqlalchemy.exc import IntegrityError
 
 from app.auth.policy import (
     Author,
@@ -20,7 +21,7 @@ from app.character_templates import service as templates
 from app.character_templates.models import Template
 from app.characters import views
 from app.characters.models import Character, search_pieces
-from app.common.database import connection
+from app.common.database import connection, is_foreign_key_violation
 from app.common.fastjson import encoded_size
 from app.common.idempotency import record_created
 from app.common.pagination import (
@@ -34,9 +35,8 @@ from app.common.pagination import (
     sort_order,
 )
 from app.common.prepared import prepared
-from app.common.text import clean_text
 from app.common.types import utcnow
-from app.errors import Forbidden, NotFound, ValidationFailed, field_errors
+from app.errors import Forbidden, NotFound, Unauthorized, ValidationFailed, field_errors
 from app.extensions import db
 from app.generation import (
     GENERATOR_VERSION,
@@ -52,17 +52,6 @@ FREE_FORM_MAX_KEYS = 200
 
 
 # --- helpers ---------------------------------------------------------------------------------
-
-
-def clean_values(value: Any) -> Any:
-    """User-written strings inside attributes are cleaned like any other text."""
-    if isinstance(value, str):
-        return clean_text(value)
-    if isinstance(value, list):
-        return [clean_values(item) for item in value]
-    if isinstance(value, dict):
-        return {key: clean_values(item) for key, item in value.items()}
-    return value
 
 
 def _check_free_form(attributes: dict[str, Any]) -> dict[str, Any]:
@@ -97,16 +86,14 @@ def _merge_patch(stored: Any, patch: Any) -> Any:
 def _lock_name(
     compiled: CompiledTemplate, values: dict[str, Any], name: str, member: str = "attributes"
 ) -> None:
-    """``name`` acts as a lock on the template's name field: ``values`` (the body's
-    ``attributes`` or ``locks``) may repeat it, but a different value there (a typo, a wrong
-    type) is an error, not silently replaced."""
+    """``name`` acts as a lock on the template's name field (the engine's ``name``, which
+    leaves the field out while its ``when`` is false): ``values`` (the body's ``attributes``
+    or ``locks``) may repeat it, but a different value there (a typo, a wrong type) is an
+    error, not silently replaced."""
     key = compiled.name_field
-    if key is None:
-        return
-    if key in values and values[key] != name:
+    if key is not None and key in values and values[key] != name:
         message = f"The name field is set by `name` ({name!r}): leave it out or give the same."
         raise ValidationFailed(errors={"json": {member: {key: [message]}}})
-    values[key] = name
 
 
 def _resolve(
@@ -118,6 +105,7 @@ def _resolve(
     rerolls: dict[str, int] | None,
     template_name: str,
     generator_version: str,
+    name: str | None,
 ) -> Result:
     try:
         result = validate_attributes(
@@ -128,6 +116,7 @@ def _resolve(
             rerolls=rerolls,
             template_name=template_name,
             generator_version=generator_version,
+            name=name,
         )
     except AttributesError as error:
         raise ValidationFailed(
@@ -148,6 +137,12 @@ _TEMPLATE_IN_USE = prepared(
 )
 
 
+def _no_such_template() -> ValidationFailed:
+    return ValidationFailed(
+        errors=field_errors("json", "template_id", "No such template (or not visible to you).")
+    )
+
+
 def _usable_template(viewer: Viewer, template_id: uuid.UUID) -> tuple[Row[Any], CompiledTemplate]:
     """The template (as a row) and its current definition compiled; 422 if not usable."""
     template = connection().execute(_TEMPLATE_IN_USE, {"template_id": template_id}).first()
@@ -155,9 +150,7 @@ def _usable_template(viewer: Viewer, template_id: uuid.UUID) -> tuple[Row[Any], 
     if template is not None and can_read_template(viewer, template):
         compiled = templates.compiled_version(template.id, template.version)
     if template is None or compiled is None:  # (compiled is None: deleted meanwhile)
-        raise ValidationFailed(
-            errors=field_errors("json", "template_id", "No such template (or not visible to you).")
-        )
+        raise _no_such_template()
     return template, compiled
 
 
@@ -288,7 +281,7 @@ def _name_search(order: Order, walk: bool, by_pieces: bool) -> Search:
 
 
 def create_character(*, owner: Author, data: dict[str, Any]) -> views.CharacterView:
-    attributes = clean_values(data.get("attributes") or {})
+    attributes = data.get("attributes") or {}
     values: dict[str, Any] = {
         "name": data["name"],
         "backstory": data.get("backstory", ""),
@@ -308,6 +301,7 @@ def create_character(*, owner: Author, data: dict[str, Any]) -> views.CharacterV
             rerolls=None,
             template_name=template.name,
             generator_version=GENERATOR_VERSION,
+            name=data["name"],
         )
         values.update(
             template_id=template.id,
@@ -324,11 +318,16 @@ def generate_character(*, owner: Author, data: dict[str, Any]) -> views.Characte
     """Store exactly what ``POST /templates/{id}/preview`` shows for the same inputs."""
     template, compiled = _usable_template(owner, data["template_id"])
     seed = data["seed"] if data.get("seed") is not None else random_seed()
-    locks = clean_values(dict(data["locks"]))
+    locks = dict(data["locks"])
     if data.get("name") is not None:
         _lock_name(compiled, locks, data["name"], member="locks")
     result = templates.run_generation(
-        compiled, seed=seed, locks=locks, rerolls=data["rerolls"], template_name=template.name
+        compiled,
+        seed=seed,
+        locks=locks,
+        rerolls=data["rerolls"],
+        template_name=template.name,
+        name=data.get("name"),
     )
     templates.checked_size(result.attributes)
     values = {
@@ -380,16 +379,24 @@ def _insert(owner: Author, values: dict[str, Any]) -> views.CharacterView:
         "updated_at": now,
         "row_version": 1,
     }
-    connection().execute(_INSERT_CHARACTER, row)
-    record_created(row["id"])
-    db.session.commit()
+    try:
+        connection().execute(_INSERT_CHARACTER, row)
+        record_created(row["id"])
+        db.session.commit()
+    except IntegrityError as error:
+        if not is_foreign_key_violation(error):
+            raise
+        db.session.rollback()  # the template (or the account) was deleted since it was read
+        if row["template_id"] is not None and db.session.get(Template, row["template_id"]) is None:
+            raise _no_such_template() from None
+        raise Unauthorized("This account no longer exists.") from None
     return views.from_values(row, owner)
 
 
 def update_character(*, character: Character, data: dict[str, Any]) -> Character:
     compiled = _compiled_of(character)
     if compiled is not None and ("attributes" in data or "name" in data):
-        supplied = clean_values(dict(data.get("attributes") or {}))
+        supplied = dict(data.get("attributes") or {})
         if "name" in data:
             _lock_name(compiled, supplied, data["name"])
         result = _resolve(
@@ -401,13 +408,14 @@ def update_character(*, character: Character, data: dict[str, Any]) -> Character
             # only the attributes are kept: the fallback name of the result is never used
             template_name=character.name,
             generator_version=character.generator_version or GENERATOR_VERSION,
+            name=data.get("name"),
         )
         character.attributes = result.attributes
         named = result.attributes.get(compiled.name_field) if compiled.name_field else None
         if isinstance(named, str):
             character.name = named
     elif "attributes" in data:
-        patch = clean_values(data["attributes"])
+        patch = data["attributes"]
         character.attributes = _check_free_form(_merge_patch(character.attributes or {}, patch))
     for field in ("name", "backstory", "is_public"):
         if field in data:

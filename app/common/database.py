@@ -153,3 +153,12 @@ class RequestSession(Session):
             if reading is not None:
                 return reading
         return super().get_bind(mapper, clause=clause, bind=bind, **kwargs)
+
+
+def is_foreign_key_violation(error: exc.IntegrityError) -> bool:
+    """Whether a write failed because a row it refers to is gone (deleted by a concurrent
+    request), as opposed to a duplicate of a unique value."""
+    code = getattr(error.orig, "pgcode", None)  # psycopg2
+    if code is not None:
+        return code == "23503"
+    return "FOREIGN KEY constraint failed" in str(error.orig)  # sqlite3

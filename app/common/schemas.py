@@ -13,7 +13,7 @@ from typing import Any
 import marshmallow as ma
 from marshmallow import fields, validate
 
-from app.common.text import clean_html, clean_text
+from app.common.text import clean_html, clean_text, clean_values
 
 
 class BaseSchema(ma.Schema):
@@ -73,6 +73,14 @@ class JSONObject(fields.Dict):
     """Any JSON object (its content validated elsewhere)."""
 
     default_error_messages = {"invalid": "Must be a JSON object."}
+
+
+class UserValues(JSONObject):
+    """A JSON object of values users write (attributes, locks): every string in it, at any
+    depth, is cleaned like plain text before anything else looks at it."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
+        return clean_values(super()._deserialize(value, attr, data, **kwargs))
 
 
 TAG_PATTERN = r"^[a-z0-9-]{1,30}$"

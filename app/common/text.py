@@ -9,6 +9,7 @@ Both functions are idempotent: cleaning twice gives the result of cleaning once.
 from __future__ import annotations
 
 import unicodedata
+from typing import Any
 
 import nh3
 
@@ -25,6 +26,18 @@ def clean_text(value: str) -> str:
         char for char in normalised if char in _KEEP_CONTROLS or unicodedata.category(char) != "Cc"
     )
     return kept.strip()
+
+
+def clean_values(value: Any) -> Any:
+    """Every string inside a JSON value (a character's attributes, generation locks) cleaned
+    with :func:`clean_text`; keys and other values as they are."""
+    if isinstance(value, str):
+        return clean_text(value)
+    if isinstance(value, list):
+        return [clean_values(item) for item in value]
+    if isinstance(value, dict):
+        return {key: clean_values(item) for key, item in value.items()}
+    return value
 
 
 def _only_safe_attributes(tag: str, attribute: str, value: str) -> str | None:

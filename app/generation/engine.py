@@ -73,6 +73,7 @@ def generate(
     rerolls: Mapping[str, int] | None = None,
     template_name: str = "Character",
     generator_version: str = GENERATOR_VERSION,
+    name: str | None = None,
 ) -> Result:
     """Generate a character; ``locks`` are validated like an edit (AttributesError if bad)."""
     return validate_attributes(
@@ -83,6 +84,7 @@ def generate(
         rerolls=rerolls,
         template_name=template_name,
         generator_version=generator_version,
+        name=name,
     )
 
 
@@ -95,8 +97,13 @@ def validate_attributes(
     rerolls: Mapping[str, int] | None = None,
     template_name: str = "Character",
     generator_version: str = GENERATOR_VERSION,
+    name: str | None = None,
 ) -> Result:
     """Resolve every field from supplied values, a stored base and the seed.
+
+    ``name`` (a character's name given apart from its attributes) sets the name field unless
+    ``supplied`` sets it: checked like a supplied value while the field is active, and left
+    out, without complaint, while its ``when`` is false.
 
     Raises :class:`AttributesError` with every problem found (keyed by field key, or
     ``"_schema"``), and ValueError for a bad seed or an unknown generator version.
@@ -128,6 +135,9 @@ def validate_attributes(
         field = compiled.fields[index]
         key = field.key
         given = supplied.get(key, _ABSENT)
+        implied = given is _ABSENT and name is not None and key == compiled.name_field
+        if implied:
+            given = name
         setting = given is not _ABSENT and given is not None
         if field.type == "derived" and setting:
             complain(key, "is derived; it cannot be set")
@@ -137,7 +147,7 @@ def validate_attributes(
             continue
         state = _activate(field, values)
         if isinstance(state, str):
-            if setting:
+            if setting and not implied:
                 complain(key, f"cannot be set: {state}")
             values[key] = None
             continue
@@ -164,11 +174,12 @@ def validate_attributes(
 
     if errors:
         raise AttributesError(errors)
-    name = values.get(compiled.name_field) if compiled.name_field else None
-    if not isinstance(name, str):
+    named = values.get(compiled.name_field) if compiled.name_field else None
+    if not isinstance(named, str):
         number = spec.stream(seed, NAME_STREAM_KEY, 0).between(1, 9999)
-        name = f"{template_name} #{number}"
-    return Result(name, {key: _output(values[key]) for key in compiled.keys})
+        suffix = f" #{number}"  # after the template's name, shortened to keep within the limit
+        named = template_name[: MAX_NAME_LENGTH - len(suffix)].rstrip() + suffix
+    return Result(named, {key: _output(values[key]) for key in compiled.keys})
 
 
 def _generator(version: object) -> GeneratorSpec:

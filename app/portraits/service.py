@@ -38,23 +38,26 @@ def replace_portrait(*, character: Character, upload: BinaryIO) -> Character:
             raise UnsupportedMediaType(error.message, errors=errors) from None
         raise ValidationFailed(error.message, errors=errors) from None
     store = storage()
+    # kept apart: after a failed commit (the character deleted meanwhile) the row's attributes
+    # can no longer be loaded, and the new files must still be found and removed
+    character_id = character.id
     old, new = character.portrait_digest, processed.digest
-    store.put(character.id, new, {"full": processed.full.data, "thumb": processed.thumb.data})
+    store.put(character_id, new, {"full": processed.full.data, "thumb": processed.thumb.data})
     character.portrait_digest = new
     character.portrait_content_type = processed.full.content_type
     character.portrait_width = processed.full.width
     character.portrait_height = processed.full.height
     try:
         if is_transactional() and old and old != new:
-            store.delete(character.id, old)  # in the same transaction as the switch
+            store.delete(character_id, old)  # in the same transaction as the switch
         db.session.commit()
     except BaseException:
         db.session.rollback()
         if not is_transactional():
-            _drop_unreferenced(character.id, new)
+            _drop_unreferenced(character_id, new)
         raise
     if not is_transactional() and old and old != new:
-        store.delete(character.id, old)
+        store.delete(character_id, old)
     return character
 
 
@@ -108,11 +111,13 @@ def forget(files: list[tuple[uuid.UUID, str]]) -> None:
 
 
 def portraits_of(*, owner_id: uuid.UUID) -> list[tuple[uuid.UUID, str]]:
-    """(character id, digest) of every portrait of a user's characters."""
+    """(character id, digest) of every portrait of a user's characters, their rows locked until
+    the caller commits: an upload racing the account's deletion then waits, finds its character
+    gone and removes its own files, instead of committing files this list has missed."""
     statement = select(Character.id, Character.portrait_digest).where(
         Character.portrait_digest.is_not(None)
     )
-    statement = statement.where(Character.owner_id == owner_id)
+    statement = statement.where(Character.owner_id == owner_id).with_for_update()
     return [(row[0], row[1]) for row in db.session.execute(statement).all()]
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from flask import g
+from flask import g, request
 from flask.views import MethodView
 
 from app.auth.policy import admin_required, current_caller, current_user
@@ -126,9 +126,12 @@ class UserById(MethodView):
         of the user at once. A change that would leave no active admin (demoting or
         deactivating the only one) is 409 on that field: admins are made only with the CLI.
         """
-        user = service.get_user_to_moderate(user_id=user_id)
-        check_if_match(user, required=False)
-        user = service.moderate_user(user=user, data=data)
+        user = service.moderate_user(
+            user_id=user_id,
+            data=data,
+            precondition=lambda user: check_if_match(user, required=False),
+            retry="If-Match" not in request.headers,
+        )
         return user, 200, {"ETag": etag_for(user)}
 
 

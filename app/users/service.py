@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import or_, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm.exc import StaleDataError
 
 from app.auth import passwords
 from app.auth.models import LoginSession
@@ -160,16 +162,42 @@ def _keep_an_active_admin(user: User, data: dict[str, Any]) -> None:
     )
 
 
-def moderate_user(*, user: User, data: dict[str, Any]) -> User:
-    _keep_an_active_admin(user, data)
-    if "role" in data:
-        user.role = data["role"]
-    if "is_active" in data:
-        if user.is_active and not data["is_active"]:
-            revoke_all_sessions(user_id=user.id)
-        user.is_active = data["is_active"]
-    db.session.commit()
-    return user
+MODERATION_ATTEMPTS = 3
+
+
+def moderate_user(
+    *,
+    user_id: uuid.UUID,
+    data: dict[str, Any],
+    precondition: Callable[[User], None],
+    retry: bool,
+) -> User:
+    """Apply an admin's ``role`` / ``is_active`` change, after ``precondition`` (If-Match).
+
+    The row's version guards the write. When it moved meanwhile (the user edited their profile)
+    and the admin sent no precondition (``retry``), the change, which only sets values, is
+    applied again to the fresh row, up to ``MODERATION_ATTEMPTS`` times in all; with one, the
+    admin asked to act on what they read, so it is 412.
+    """
+    attempt = 1
+    while True:
+        user = get_user_to_moderate(user_id=user_id)
+        precondition(user)
+        _keep_an_active_admin(user, data)
+        if "role" in data:
+            user.role = data["role"]
+        if "is_active" in data:
+            if user.is_active and not data["is_active"]:
+                revoke_all_sessions(user_id=user.id)
+            user.is_active = data["is_active"]
+        try:
+            db.session.commit()
+            return user
+        except StaleDataError:
+            db.session.rollback()
+            if not retry or attempt == MODERATION_ATTEMPTS:
+                raise
+            attempt += 1
 
 
 def revoke_all_sessions(*, user_id: uuid.UUID) -> None:

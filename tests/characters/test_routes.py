@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 import uuid
 
 import pytest
@@ -197,6 +198,68 @@ def test_generate_name_override_and_random_seed(client, alice, template):
     assert again["attributes"]["str"] == stored["attributes"]["str"]
     zero = generate(client, alice, template["id"], seed=0)
     assert zero["seed"] == 0
+
+
+def test_preview_cleans_locks_as_generate_does(client, alice, template):
+    inputs = {"seed": 3, "locks": {"klass": " Wiz\u0007ard ", "name": " Bob ", "motto": "e\u0301 "}}
+    preview = client.post(
+        f"/api/v1/templates/{template['id']}/preview", json=inputs, headers=alice.auth
+    )
+    assert preview.status_code == 200, preview.get_json()
+    shown = preview.get_json()[0]
+    stored = generate(client, alice, template["id"], **inputs)
+    assert shown["name"] == stored["name"] == "Bob"
+    assert shown["attributes"] == stored["attributes"]
+    assert (stored["attributes"]["klass"], stored["attributes"]["motto"]) == ("Wizard", "\u00e9")
+
+
+def test_the_fallback_name_keeps_within_100_characters(client, alice):
+    # no name field: characters are named "<template name> #<n>", the template name shortened
+    definition = {"fields": [{"key": "x", "type": "integer", "dice": "d6"}]}
+    template = create_template(client, alice, name="T" * 100, definition=definition)
+    preview = client.post(
+        f"/api/v1/templates/{template['id']}/preview", json={"seed": 1}, headers=alice.auth
+    )
+    stored = generate(client, alice, template["id"], seed=1)  # was a 500 on PostgreSQL
+    assert stored["name"] == preview.get_json()[0]["name"]
+    assert len(stored["name"]) <= 100
+    assert re.fullmatch(r"T{90,98} #\d{1,4}", stored["name"])
+    short = create_template(client, alice, name="Short", definition=definition)
+    assert re.fullmatch(r"Short #\d{1,4}", generate(client, alice, short["id"], seed=1)["name"])
+
+
+def test_a_given_name_skips_a_name_field_that_is_switched_off(client, alice):
+    definition = {
+        "names": {"a": {"parts": [["Ann"]]}},
+        "fields": [
+            {"key": "kind", "type": "choice", "options": ["named", "anon"]},
+            {"key": "nm", "type": "name", "generator": "a", "when": "kind == 'named'"},
+        ],
+    }
+    template = create_template(client, alice, definition=definition)
+    for kind in ("named", "anon"):
+        made = create(
+            client, alice, name="Rena", template_id=template["id"], attributes={"kind": kind}
+        )
+        assert made["name"] == "Rena"
+        assert made["attributes"]["nm"] == ("Rena" if kind == "named" else None)
+    anon = generate(client, alice, template["id"], name="Rena", locks={"kind": "anon"})
+    assert (anon["name"], anon["attributes"]["nm"]) == ("Rena", None)
+    renamed = patch(client, alice, anon["id"], {"name": "Renamed"})
+    assert renamed.status_code == 200, renamed.get_json()
+    assert (renamed.get_json()["name"], renamed.get_json()["attributes"]["nm"]) == ("Renamed", None)
+    # setting the field itself while it is off is still an error
+    response = client.post(
+        f"{BASE}/generate",
+        json={
+            "template_id": template["id"],
+            "name": "Rena",
+            "locks": {"kind": "anon", "nm": "Rena"},
+        },
+        headers=alice.auth,
+    )
+    assert response.status_code == 422
+    assert "nm" in response.get_json()["errors"]["json"]["locks"]
 
 
 def test_characters_over_a_mebibyte_are_refused_and_nothing_is_stored(client, alice):

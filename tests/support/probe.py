@@ -122,6 +122,20 @@ class Boom(MethodView):
         raise RuntimeError("secret detail: SELECT password FROM users in /etc/app/settings.py")
 
 
+@blp.route("/dangling")
+class Dangling(MethodView):
+    @public
+    def post(self) -> Any:
+        """A write that refers to a row that is not there (as if deleted meanwhile)."""
+        import uuid
+
+        from app.character_templates.models import TemplateTag
+
+        db.session.add(TemplateTag(template_id=uuid.uuid4(), tag="x", position=0))
+        db.session.commit()
+        return {}
+
+
 @blp.route("/private")
 class Private(MethodView):
     @blp.response(200)
