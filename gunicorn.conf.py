@@ -5,9 +5,9 @@ line naming the variable instead of workers crashing in a loop.
 """
 
 import os
-import shutil
 import sys
 import tempfile
+from pathlib import Path
 
 from app import load_development_dotenv
 from app.config import ConfigError, load_settings
@@ -19,12 +19,12 @@ except ConfigError as error:
     print(f"configuration error: {error}", file=sys.stderr)
     sys.exit(1)
 
-bind = os.environ.get("BIND", "127.0.0.1:8000")
+bind = _settings.BIND
 # Sync workers, one per core by default: measured here, more sync workers than cores is slower
 # when PostgreSQL shares the machine.
 workers = _settings.WEB_CONCURRENCY
 worker_class = "sync"
-timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))
+timeout = _settings.GUNICORN_TIMEOUT
 graceful_timeout = 20
 keepalive = 5
 # Recycle workers now and then so slow leaks cannot grow without bound — rarely: a worker's
@@ -41,15 +41,25 @@ proc_name = "character-forge"
 control_socket_disable = True
 
 # Prometheus multiprocess mode: every worker writes its samples under this directory and any
-# worker's /metrics aggregates them. The directory is emptied at start-up.
+# worker's /metrics aggregates them. Its sample files (*.db) from an earlier run are removed at
+# start-up; nothing else in it is touched, should it point at a directory shared by mistake.
 if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="character-forge-metrics-")
 
 
 def on_starting(server):
-    directory = os.environ["PROMETHEUS_MULTIPROC_DIR"]
-    shutil.rmtree(directory, ignore_errors=True)
-    os.makedirs(directory, exist_ok=True)
+    directory = Path(os.environ["PROMETHEUS_MULTIPROC_DIR"])
+    directory.mkdir(parents=True, exist_ok=True)
+    for samples in directory.glob("*.db"):
+        samples.unlink(missing_ok=True)
+    if _settings.RATELIMIT_STORAGE_URI.startswith("memory://") and workers > 1:
+        server.log.warning(
+            "RATELIMIT_STORAGE_URI is memory://: each of the %d workers counts the login and "
+            "register limits on its own, so a client may get up to %d times each limit; set "
+            "RATELIMIT_STORAGE_URI=redis://... to share one count",
+            workers,
+            workers,
+        )
 
 
 def child_exit(server, worker):

@@ -62,6 +62,8 @@ class Settings:
     DB_STATEMENT_TIMEOUT_MS: int
     DB_CONNECT_TIMEOUT: int
     IDEMPOTENCY_TTL: int
+    BIND: str
+    GUNICORN_TIMEOUT: int
 
     @property
     def is_production(self) -> bool:
@@ -142,6 +144,19 @@ def _rate_limit(value: str) -> str:
     return value.strip()
 
 
+def _bind(value: str) -> str:
+    """gunicorn's ``host:port`` (a bracketed IPv6 host allowed) or ``unix:/path``."""
+    address = value.strip()
+    if address.startswith("unix:"):
+        if len(address) == len("unix:"):
+            raise ValueError("unix: needs a socket path, as in unix:/run/character-forge.sock")
+        return address
+    host, colon, port = address.rpartition(":")
+    if not colon or not host or not port.isdigit() or not 1 <= int(port) <= 65535:
+        raise ValueError(f"must be host:port with a port from 1 to 65535, not {value!r}")
+    return address
+
+
 def _storage_uri(value: str) -> str:
     uri = value.strip()
     if not uri.startswith(("memory://", "redis://", "rediss://", "redis+unix://")):
@@ -197,6 +212,9 @@ _SPEC: dict[str, tuple[Callable[[str], Any], str | None]] = {
     "DB_STATEMENT_TIMEOUT_MS": (_positive_int, "5000"),
     "DB_CONNECT_TIMEOUT": (_positive_int, "3"),
     "IDEMPOTENCY_TTL": (_positive_int, "86400"),
+    # read by gunicorn.conf.py; validated here so that flask commands check them too
+    "BIND": (_bind, "127.0.0.1:8000"),
+    "GUNICORN_TIMEOUT": (_positive_int, "30"),
 }
 
 
@@ -287,6 +305,9 @@ def flask_config(settings: Settings) -> dict[str, Any]:
     engine: dict[str, Any] = {
         "json_serializer": fastjson.dumps,
         "json_deserializer": fastjson.loads,
+        # a statement's parameters (password hashes, emails) stay out of exception messages,
+        # and so out of the tracebacks that are logged
+        "hide_parameters": True,
     }
     if is_postgres:
         engine.update(

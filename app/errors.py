@@ -12,6 +12,7 @@ import json
 import logging
 import math
 import time
+import traceback
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -295,14 +296,25 @@ def handle_exception(error: Exception) -> Response:
         return problem_response(plain_kind(404), "The resource was deleted by another request.")
     if _is_database_unavailable(error):
         _rollback()
-        log.warning("database unavailable: %s", error.__class__.__name__)
+        log.warning("database unavailable: %s", _cause(error))
         return problem_response(
             KINDS["database-unavailable"],
             KINDS["database-unavailable"].detail,
             headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
         )
     _rollback()
-    log.error("unhandled exception", exc_info=error)
+    if isinstance(error, sa_exc.DBAPIError):
+        # The driver's message can quote the statement with its values (psycopg2 binds them
+        # into the text: 'invalid input syntax for type integer: "…"'), which may be a
+        # password hash or an email: log where it failed and its SQLSTATE, not what it said.
+        log.error(
+            "unhandled database error %s (SQLSTATE %s); traceback, message withheld:\n%s",
+            type(error.orig).__name__,
+            getattr(error.orig, "pgcode", None),
+            "".join(traceback.format_tb(error.__traceback__)),
+        )
+    else:
+        log.error("unhandled exception", exc_info=error)
     return problem_response(plain_kind(500), _PLAIN_DETAIL[500])
 
 
@@ -319,10 +331,32 @@ def _retry_after_seconds() -> int:
     return max(1, math.ceil(reset_at - time.time()))
 
 
+# PostgreSQL: a table or column the code needs is not there: the schema is not (or not yet)
+# migrated, a state of the database like being down, and reported as such (503, Retry-After)
+_SCHEMA_NOT_MIGRATED = frozenset({"42P01", "42703"})  # undefined_table, undefined_column
+
+
 def _is_database_unavailable(error: Exception) -> bool:
     if isinstance(error, sa_exc.OperationalError | sa_exc.TimeoutError | sa_exc.DisconnectionError):
         return True
-    return isinstance(error, sa_exc.DBAPIError) and bool(error.connection_invalidated)
+    if not isinstance(error, sa_exc.DBAPIError):
+        return False
+    if error.connection_invalidated:
+        return True
+    orig = error.orig
+    if getattr(orig, "pgcode", None) in _SCHEMA_NOT_MIGRATED:
+        return True
+    # SQLite: a file that is not a database (sqlite3 raises its base DatabaseError)
+    return type(orig).__module__ == "sqlite3" and type(orig).__name__ == "DatabaseError"
+
+
+def _cause(error: Exception) -> str:
+    """The exception's class and the first line of the driver's message, for the log: a
+    timeout, a refused connection and a missing table are told apart (statement parameters
+    are never in it: the engine hides them)."""
+    orig = getattr(error, "orig", None) or error
+    first_line = str(orig).strip().splitlines()[0] if str(orig).strip() else ""
+    return f"{error.__class__.__name__}: {first_line[:200]}"
 
 
 def _rollback() -> None:

@@ -33,6 +33,12 @@ def test_defaults(tmp_path):
     assert (os.cpu_count() or 1) == s.WEB_CONCURRENCY
     assert not s.BEHIND_HTTPS and s.TRUSTED_PROXIES == 0
     assert s.CORS_ORIGINS == ()
+    assert (s.BIND, s.GUNICORN_TIMEOUT) == ("127.0.0.1:8000", 30)
+
+
+@pytest.mark.parametrize("bind", ["0.0.0.0:80", "[::1]:8000", "unix:/run/forge.sock"])
+def test_bind_forms_gunicorn_takes(tmp_path, bind):
+    assert bind == settings(tmp_path, BIND=bind).BIND
 
 
 def test_development_secret_is_random_but_shared_by_workers(tmp_path):
@@ -69,6 +75,11 @@ def test_json_logs_outside_development(tmp_path):
         ({"PORTRAIT_STORAGE": "s3"}, "PORTRAIT_STORAGE"),
         ({"TRUSTED_PROXIES": "-1"}, "TRUSTED_PROXIES"),
         ({"MAX_PORTRAIT_BYTES": "9999999999"}, "MAX_PORTRAIT_BYTES"),
+        ({"BIND": "127.0.0.1:99999"}, "BIND"),
+        ({"BIND": "localhost:xx"}, "BIND"),
+        ({"BIND": "8000"}, "BIND"),
+        ({"BIND": "unix:"}, "BIND"),
+        ({"GUNICORN_TIMEOUT": "abc"}, "GUNICORN_TIMEOUT"),
     ],
 )
 def test_bad_values_name_the_variable(tmp_path, env, variable):

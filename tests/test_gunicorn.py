@@ -83,3 +83,29 @@ def test_stdout_is_one_json_object_per_line(server):
         json.loads(line)
     assert "top-secret-token" not in server.stdout()
     assert "Booting worker" in server.stderr()  # gunicorn's own messages go to stderr
+
+
+def test_start_up_clears_only_old_metric_samples_and_warns_of_per_worker_limits(
+    app, database_url, tmp_path
+):
+    env = {
+        "APP_ENV": "production",
+        "SECRET_KEY": "a-production-grade-secret-key-for-the-test-server-0123",
+        "DATABASE_URL": database_url,
+        "PORTRAIT_DIR": str(tmp_path / "portraits"),
+        "RATELIMIT_STORAGE_URI": "memory://",
+    }
+    gunicorn = Gunicorn(env, workers=2)
+    samples = tmp_path / "shared"  # a directory named by mistake, holding other files
+    (samples / "keep" / "sub").mkdir(parents=True)
+    (samples / "keep" / "sub" / "data.txt").write_text("not metrics")
+    (samples / "counter_4242.db").write_bytes(b"samples of an earlier run")
+    gunicorn.env["PROMETHEUS_MULTIPROC_DIR"] = str(samples)
+    with gunicorn:
+        assert (samples / "keep" / "sub" / "data.txt").read_text() == "not metrics"
+        assert not (samples / "counter_4242.db").exists()
+        requests.get(f"{gunicorn.url}/health/live", timeout=10)
+        assert "http_requests_total" in requests.get(f"{gunicorn.url}/metrics", timeout=10).text
+    assert "each of the 2 workers counts the login and register limits" in (
+        gunicorn.stderr_path.read_text()
+    )

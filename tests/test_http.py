@@ -145,6 +145,34 @@ def test_one_json_log_line_per_request(client, capsys):
     assert "secret-token" not in json.dumps(lines)
 
 
+def test_sign_up_sign_in_and_refresh_log_who_it_was(client, capsys):
+    from tests.support.factories import PASSWORD, unique_name
+
+    name = unique_name("logged")
+    body = {"email": f"{name}@example.com", "username": name, "password": PASSWORD}
+    registered = client.post(
+        "/api/v1/auth/register", json=body, headers={"X-Request-ID": "log-register"}
+    )
+    user_id = registered.get_json()["id"]
+    tokens = client.post(
+        "/api/v1/auth/login",
+        json={"email": body["email"], "password": PASSWORD},
+        headers={"X-Request-ID": "log-login"},
+    ).get_json()
+    client.post(
+        "/api/v1/auth/refresh",
+        headers={
+            "Authorization": f"Bearer {tokens['refresh_token']}",
+            "X-Request-ID": "log-refresh",
+        },
+    )
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.strip()]
+    logged = {entry["request_id"]: entry for entry in lines if "status" in entry}
+    for request_id in ("log-register", "log-login", "log-refresh"):
+        assert logged[request_id]["user_id"] == user_id, request_id
+    assert PASSWORD not in json.dumps(lines)
+
+
 def test_every_stdout_line_is_json(client, capsys):
     client.get("/health/live")
     client.get("/nope")

@@ -96,3 +96,9 @@ def test_every_query_parameter_is_documented(app, spec):
                 assert expected <= documented, (path, method, expected - documented)
                 checked += 1
     assert checked >= 4  # the lists and the portrait
+
+
+def test_refresh_documents_the_bearer_token_it_takes(spec):
+    # the refresh token is sent as the bearer: Swagger UI and generated clients must send it
+    operation = spec["paths"]["/api/v1/auth/refresh"]["post"]
+    assert operation["security"] == [{"bearerAuth": []}]

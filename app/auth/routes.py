@@ -58,6 +58,7 @@ class Register(MethodView):
         a duplicate is 409 naming the field. Rate limited per client address.
         """
         user = users.create_user(**data)
+        g.user_id = str(user.id)  # for the request's log line
         return user, 201, {"Location": f"/api/v1/users/{user.id}", "ETag": etag_for(user)}
 
 
@@ -81,8 +82,10 @@ class Login(MethodView):
 
 @blp.route("/refresh")
 class Refresh(MethodView):
-    @public
+    # public to the access-token check, but documented with the bearer scheme: the refresh
+    # token is the bearer here (applied after @public, which documents no security)
     @blp.doc(security=[{"bearerAuth": []}])
+    @public
     @blp.response(200, TokenPairSchema)
     @documented_errors(401)
     def post(self) -> dict[str, Any]:

@@ -25,6 +25,7 @@ from app.users.models import User
 
 
 def issue_tokens(user: User, session: LoginSession) -> dict[str, Any]:
+    g.user_id = str(user.id)  # the request's log line names who signed in (or refreshed)
     claims = {"sid": str(session.id)}
     access = create_access_token(identity=str(user.id), additional_claims=claims)
     refresh = create_refresh_token(

@@ -20,6 +20,11 @@ from prometheus_client import (
     multiprocess,
 )
 
+# In multiprocess mode the metrics below open their sample files there as they are defined:
+# a directory that is named but missing is made, rather than every command failing.
+if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    os.makedirs(os.environ["PROMETHEUS_MULTIPROC_DIR"], exist_ok=True)
+
 LABELS = ("method", "endpoint", "status")
 
 REQUESTS = Counter("http_requests_total", "HTTP requests handled.", LABELS)
@@ -36,8 +41,13 @@ POOL_OVERFLOW = Gauge(
 )
 
 
+# the methods this API answers; any other (a client may send any token) is counted as "other",
+# so that no client can add label values, and series, at will
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+
 def observe_request(method: str, endpoint: str, status: int, seconds: float) -> None:
-    labels = (method, endpoint, str(status))
+    labels = (method if method in METHODS else "other", endpoint, str(status))
     REQUESTS.labels(*labels).inc()
     LATENCY.labels(*labels).observe(seconds)
 

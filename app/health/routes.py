@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import time
 from typing import Any
 
@@ -69,19 +70,55 @@ class Ready(MethodView):
         },
     )
     def get(self) -> tuple[dict[str, Any], int]:
-        """Readiness: the database answers `SELECT 1`; 503 when it cannot be reached."""
+        """Readiness: the database answers `SELECT 1` and its schema is migrated.
+
+        503 when it cannot be reached, when its schema was never created, or when migrations
+        this release needs are pending (`flask db upgrade`). A schema newer than this release
+        (migrated for the next one, during a rolling deploy) is ready.
+        """
         started = time.perf_counter()
         try:
             db.session.execute(text("SELECT 1"))
         except Exception:  # any failure to reach the database means "not ready"
             db.session.rollback()
-            check = {"status": "fail", "error": "database unreachable"}
-            return {"status": "fail", "checks": {"database": check}}, 503
+            return _not_ready("database unreachable")
         latency = round((time.perf_counter() - started) * 1000, 2)
+        problem = _schema_problem()
+        if problem:
+            return _not_ready(problem)
         return {
             "status": "ok",
             "checks": {"database": {"status": "ok", "latency_ms": latency}},
         }, 200
+
+
+def _not_ready(error: str) -> tuple[dict[str, Any], int]:
+    return {"status": "fail", "checks": {"database": {"status": "fail", "error": error}}}, 503
+
+
+def _schema_problem() -> str | None:
+    """Why the database's schema cannot serve this release (None when it can)."""
+    try:
+        stamped = set(db.session.scalars(text("SELECT version_num FROM alembic_version")))
+    except Exception:  # no such table: never migrated
+        db.session.rollback()
+        stamped = set()
+    if not stamped:
+        return "database schema not created: run `flask db upgrade`"
+    heads, known = _revisions(current_app.extensions["migrate"].directory)
+    if stamped <= known and not stamped <= heads:
+        return "database migrations pending: run `flask db upgrade`"
+    return None
+
+
+@functools.cache
+def _revisions(directory: str) -> tuple[frozenset[str], frozenset[str]]:
+    """This release's head revisions, and every revision it knows, from its migrations."""
+    from alembic.script import ScriptDirectory
+
+    script = ScriptDirectory(directory)
+    known = frozenset(revision.revision for revision in script.walk_revisions())
+    return frozenset(script.get_heads()), known
 
 
 metrics_blp = Blueprint(

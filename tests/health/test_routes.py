@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 
 import pytest
@@ -98,3 +99,84 @@ def test_database_error_inside_request_is_503_problem(app_factory, tmp_path):
     assert response.status_code == 503
     assert response.get_json()["type"] == "/problems/database-unavailable"
     assert response.headers["Retry-After"] == "5"
+
+
+def _empty_database(database_url: str, tmp_path) -> str:
+    """A database of the suite's kind that was never migrated."""
+    if database_url.startswith("postgresql"):
+        from tests.conftest import create_pg_database
+
+        return create_pg_database(database_url, prefix="cf_unmigrated")
+    return f"sqlite:///{tmp_path}/never-migrated.sqlite"
+
+
+def test_a_database_never_migrated_is_not_ready_and_requests_are_503(
+    app_factory, database_url, tmp_path
+):
+    bare = app_factory(DATABASE_URL=_empty_database(database_url, tmp_path))
+    client = bare.test_client()
+    ready = client.get("/health/ready")
+    assert ready.status_code == 503
+    assert "flask db upgrade" in ready.get_json()["checks"]["database"]["error"]
+    # no table: a state of the database, 503 with Retry-After, on PostgreSQL too (was a 500)
+    login = client.post("/api/v1/auth/login", json={"email": "a@b.example", "password": "x" * 12})
+    assert login.status_code == 503
+    assert login.get_json()["type"] == "/problems/database-unavailable"
+
+
+def test_pending_migrations_are_not_ready(app_factory, database_url, tmp_path):
+    from alembic.script import ScriptDirectory
+    from sqlalchemy import text
+
+    from app.extensions import db
+
+    behind = app_factory(DATABASE_URL=_empty_database(database_url, tmp_path))
+    with behind.app_context():
+        script = ScriptDirectory(behind.extensions["migrate"].directory)
+        first = next(r for r in script.walk_revisions() if r.down_revision is None).revision
+        db.session.execute(text("CREATE TABLE alembic_version (version_num VARCHAR(32))"))
+        db.session.execute(text("INSERT INTO alembic_version VALUES (:v)"), {"v": first})
+        db.session.commit()
+        ready = behind.test_client().get("/health/ready")
+        assert ready.status_code == 503
+        assert "migrations pending" in ready.get_json()["checks"]["database"]["error"]
+        # a revision this release does not know: a newer release migrated it (rolling deploy)
+        db.session.execute(text("UPDATE alembic_version SET version_num = 'from_the_future'"))
+        db.session.commit()
+        assert behind.test_client().get("/health/ready").status_code == 200
+
+
+def test_a_file_that_is_not_a_database_is_503(app_factory, tmp_path):
+    garbage = tmp_path / "garbage.sqlite"
+    garbage.write_bytes(b"this is not an SQLite database file, not at all" * 100)
+    broken = app_factory(DATABASE_URL=f"sqlite:///{garbage}")
+    client = broken.test_client()
+    assert client.get("/health/ready").status_code == 503
+    login = client.post("/api/v1/auth/login", json={"email": "a@b.example", "password": "x" * 12})
+    assert login.status_code == 503  # was a 500
+
+
+def test_unknown_methods_do_not_make_new_metric_series(client):
+    for method in ("XQYFVEDYSFD", "BREW"):
+        client.open("/health/live", method=method)
+    text = client.get("/metrics").get_data(as_text=True)
+    assert 'method="other"' in text
+    assert "XQYFVEDYSFD" not in text and "BREW" not in text
+
+
+@pytest.mark.parametrize(
+    ("kind", "status"),
+    [
+        ("table", 503),  # its cause is logged: the message's first line, no values
+        pytest.param("cast", 500, marks=pytest.mark.postgres_only),  # only PostgreSQL fails it
+    ],
+)
+def test_database_errors_never_log_the_values_of_a_statement(probe, caplog, capsys, kind, status):
+    secret = "hunter2-4e1f"
+    with caplog.at_level(logging.DEBUG):
+        response = probe.get(f"/api/v1/_probe/failing-statement?kind={kind}&secret={secret}")
+    assert response.status_code == status
+    logged = capsys.readouterr().out + capsys.readouterr().err + caplog.text
+    logged += "".join(str(record.exc_info) for record in caplog.records if record.exc_info)
+    assert "no_such_table" in logged or kind == "cast"  # the cause is there...
+    assert secret not in logged  # ...the value is not

@@ -32,6 +32,11 @@ class ItemSchema(BaseSchema):
     dice = Text(required=True)
 
 
+class StatementSchema(BaseSchema):
+    kind = Text(required=True)
+    secret = Text(required=True)
+
+
 class ListQuery(PageQuery):
     sort = sort_field(["name", "created_at"], "name")
     q = Text()
@@ -133,6 +138,22 @@ class Dangling(MethodView):
 
         db.session.add(TemplateTag(template_id=uuid.uuid4(), tag="x", position=0))
         db.session.commit()
+        return {}
+
+
+@blp.route("/failing-statement")
+class FailingStatement(MethodView):
+    @public
+    @blp.arguments(StatementSchema, location="query")
+    def get(self, args: dict[str, Any]) -> Any:
+        """A statement that fails with a value bound into it (which must not be logged)."""
+        statements = {
+            # PostgreSQL quotes the value in its message: a 500
+            "cast": "SELECT CAST(:secret AS integer)",
+            # no such table on either database: a 503
+            "table": "SELECT :secret FROM no_such_table",
+        }
+        db.session.execute(text(statements[args["kind"]]), {"secret": args["secret"]})
         return {}
 
 
