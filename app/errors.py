@@ -16,6 +16,7 @@ import traceback
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote
 
 from flask import Flask, Response, current_app, g, request
 from marshmallow import ValidationError
@@ -185,6 +186,10 @@ def field_errors(location: str, field: str, *messages: str) -> dict[str, Any]:
     return {location: {field: list(messages)}}
 
 
+# RFC 3986 pchar and "/": what a path may hold unencoded
+_PATH_SAFE = "/-._~!$&'()*+,;=:@"
+
+
 def problem_response(
     kind: ProblemKind,
     detail: str,
@@ -197,7 +202,8 @@ def problem_response(
         "title": kind.title,
         "status": kind.status,
         "detail": detail,
-        "instance": request.path if request else None,
+        # a URI reference (RFC 9457): the path as sent, percent-encoded where it must be
+        "instance": quote(request.path, safe=_PATH_SAFE) if request else None,
         "request_id": g.get("request_id"),
     }
     if errors:
@@ -283,13 +289,16 @@ def handle_exception(error: Exception) -> Response:
     if isinstance(error, sa_exc.IntegrityError):
         _rollback()
         log.info("integrity error turned into 409: %s", error.orig.__class__.__name__)
+        # a conflict carries `errors` (API.md), here on the body as a whole: which value
+        # clashed is not known at this level (the services name it where they can)
         if is_foreign_key_violation(error):
+            detail = "Something this request refers to was deleted meanwhile; reload it and retry."
             return problem_response(
-                plain_kind(409),
-                "Something this request refers to was deleted meanwhile; reload it and retry.",
+                plain_kind(409), detail, errors=field_errors("json", "_schema", detail)
             )
+        detail = "The change conflicts with data already stored."
         return problem_response(
-            KINDS["duplicate"], "The change conflicts with data already stored."
+            KINDS["duplicate"], detail, errors=field_errors("json", "_schema", detail)
         )
     if isinstance(error, orm_exc.ObjectDeletedError):
         _rollback()

@@ -30,6 +30,22 @@ def test_unknown_paths_are_404_problems(client, path):
     assert body["title"] == "Not Found"
 
 
+@pytest.mark.parametrize(
+    ("sent", "instance"),
+    [
+        ("/api/v1/characters/%00", "/api/v1/characters/%00"),
+        ("/api/v1/characters/%C3%A9t%C3%A9", "/api/v1/characters/%C3%A9t%C3%A9"),
+        ("/api/v1/characters/a%0Ab", "/api/v1/characters/a%0Ab"),
+        ("/api/v1/characters/a%20b", "/api/v1/characters/a%20b"),
+        ("/api/v1/x:y@z", "/api/v1/x:y@z"),
+    ],
+)
+def test_instance_is_a_uri_reference(client, alice, sent, instance):
+    # RFC 9457: a URI reference, so characters a URI cannot hold stay percent-encoded
+    body = assert_problem(client.get(sent, headers=alice.auth), 404)
+    assert body["instance"] == instance
+
+
 def test_405_keeps_allow_header(client):
     response = client.delete("/health/live")
     assert_problem(response, 405)
@@ -63,6 +79,14 @@ def test_nesting_deeper_than_32_is_400_and_32_is_fine(probe):
     very_deep = '{"name": "a", "extra": {"x": ' + "[" * 100000 + "]" * 100000 + "}}"
     response = probe.post("/api/v1/_probe/echo", data=very_deep, content_type="application/json")
     assert_problem(response, 400, "/problems/malformed-json")
+
+
+def test_an_empty_body_said_to_be_json_is_400_and_no_body_is_missing_data(probe):
+    empty = probe.post("/api/v1/_probe/echo", data=b"", content_type="application/json")
+    assert_problem(empty, 400, "/problems/malformed-json")
+    absent = probe.post("/api/v1/_probe/echo")  # no body, no Content-Type
+    body = assert_problem(absent, 422, "/problems/validation-error")
+    assert "name" in body["errors"]["json"]
 
 
 def test_json_sent_as_text_plain_is_415(probe):
@@ -162,6 +186,7 @@ def test_a_write_referring_to_a_vanished_row_is_409_not_duplicate(probe):
     # a foreign key violation means something was deleted meanwhile, not a duplicate value
     body = assert_problem(probe.post("/api/v1/_probe/dangling"), 409)
     assert "deleted meanwhile" in body["detail"]
+    assert body["errors"] == {"json": {"_schema": [body["detail"]]}}
 
 
 def test_endpoints_are_authenticated_by_default(probe):

@@ -54,6 +54,7 @@ def test_every_operation_documents_its_errors(spec):
         responses = operation["responses"]
         assert "default" in responses, (path, method)
         assert operation.get("summary"), (path, method)
+        assert operation.get("description"), (path, method)
         if operation.get("security") != []:
             assert "401" in responses, (path, method)
 
@@ -102,3 +103,32 @@ def test_refresh_documents_the_bearer_token_it_takes(spec):
     # the refresh token is sent as the bearer: Swagger UI and generated clients must send it
     operation = spec["paths"]["/api/v1/auth/refresh"]["post"]
     assert operation["security"] == [{"bearerAuth": []}]
+
+
+def test_errors_every_operation_of_a_kind_can_answer_are_documented(spec):
+    for path, method, operation in operations(spec):
+        responses = operation["responses"]
+        if "application/json" in operation.get("requestBody", {}).get("content", {}):
+            for status in ("400", "413", "415"):  # malformed, too large, not JSON
+                assert status in responses, (path, method, status)
+        if path.startswith("/api/"):
+            assert "503" in responses, (path, method)  # the database is down
+    components = spec["components"]["responses"]
+    assert "WWW-Authenticate" in components["UNAUTHORIZED"]["headers"]
+    for name in ("TOO_MANY_REQUESTS", "SERVICE_UNAVAILABLE"):
+        assert "Retry-After" in components[name]["headers"], name
+
+
+def test_keyed_creations_document_the_replay_header(spec):
+    keyed = [
+        (path, operation)
+        for path, method, operation in operations(spec)
+        if any(p.get("name") == "Idempotency-Key" for p in operation.get("parameters", []))
+    ]
+    assert {path for path, _ in keyed} == {
+        "/api/v1/characters",
+        "/api/v1/characters/generate",
+        "/api/v1/templates",
+    }
+    for path, operation in keyed:
+        assert "Idempotent-Replayed" in operation["responses"]["201"]["headers"], path

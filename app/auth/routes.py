@@ -101,5 +101,9 @@ class Refresh(MethodView):
 class Logout(MethodView):
     @blp.response(204)
     def post(self) -> None:
-        """Sign out: revoke the presented access token and the whole login session."""
+        """Sign out: revoke the presented access token and the whole login session.
+
+        The session's refresh token is revoked too, so neither can be used again (401); other
+        sessions of the same account (other devices) are not touched. 204, no body.
+        """
         service.logout(session_id=g.session_id)

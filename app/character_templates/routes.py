@@ -74,7 +74,12 @@ class TemplateById(MethodView):
     @blp.response(200, TemplateRead, headers=ETAG_HEADER)
     @documented_errors(304, 404)
     def get(self, template_id: uuid.UUID) -> Any:
-        """A template you can see (404 for others' private templates)."""
+        """A template you can see (404 for others' private templates).
+
+        Built-in templates (owner null) are visible to everyone. `definition` is returned
+        exactly as it was last sent; the `ETag` covers the template and its owner's public
+        profile (`If-None-Match` gets 304).
+        """
         template = service.get_readable(viewer=current_caller(), template_id=template_id)
         return not_modified_response(template) or (template, 200, {"ETag": etag_for(template)})
 
@@ -96,7 +101,12 @@ class TemplateById(MethodView):
     @blp.response(204)
     @documented_errors(403, 404, 412, 428)
     def delete(self, template_id: uuid.UUID) -> None:
-        """Delete a template (`If-Match`). Characters made from it keep their data."""
+        """Delete a template (`If-Match`). Characters made from it keep their data.
+
+        Their `template_id` becomes null and their attributes are then validated as
+        free-form. Built-in templates can be deleted by admins only. 204; 412 when `If-Match`
+        is stale.
+        """
         template = service.get_writable(viewer=current_caller(), template_id=template_id)
         check_if_match(template)
         service.delete_template(template=template)
@@ -107,7 +117,12 @@ class Fork(MethodView):
     @blp.response(201, TemplateRead, headers=CREATED_HEADERS)
     @documented_errors(404)
     def post(self, template_id: uuid.UUID) -> Any:
-        """Copy a template you can see into a private template of yours, at version 1."""
+        """Copy a template you can see into a private template of yours, at version 1.
+
+        The copy has the template's name, description, tags and current definition, and no
+        characters. 201 with its view, `Location` and `ETag`; 404 when the template is not
+        visible to you (or was deleted meanwhile).
+        """
         viewer = current_user()
         template = service.get_forkable(viewer=viewer, template_id=template_id)
         return CREATED.answer(service.fork_template(viewer=viewer, template=template))

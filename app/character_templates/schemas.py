@@ -11,6 +11,7 @@ from app.common.pagination import PageQuery, sort_field
 from app.common.schemas import (
     TAG_PATTERN,
     BaseSchema,
+    HTMLLength,
     SafeHTML,
     StrictBoolean,
     StrictInteger,
@@ -77,7 +78,7 @@ class TagList(fields.List):
 class TemplateCreate(BaseSchema):
     name = Text(required=True, validate=validate.Length(min=1, max=100))
     definition = Definition(required=True)
-    description = SafeHTML(load_default="", validate=validate.Length(max=2000))
+    description = SafeHTML(load_default="", validate=HTMLLength(max=2000))
     tags = TagList(load_default=list)
     is_public = StrictBoolean(load_default=False)
 
@@ -85,7 +86,7 @@ class TemplateCreate(BaseSchema):
 class TemplateUpdate(BaseSchema):
     name = Text(validate=validate.Length(min=1, max=100))
     definition = Definition()
-    description = SafeHTML(validate=validate.Length(max=2000))
+    description = SafeHTML(validate=HTMLLength(max=2000))
     tags = TagList()
     is_public = StrictBoolean()
 

@@ -100,7 +100,11 @@ class CharacterById(MethodView):
     @blp.response(200, CharacterRead, headers=ETAG_HEADER)
     @documented_errors(304, 404)
     def get(self, character_id: uuid.UUID) -> Any:
-        """A character of yours, or a public one (others' private characters are 404)."""
+        """A character of yours, or a public one (others' private characters are 404).
+
+        The `ETag` covers the character, its owner's public profile and its template link;
+        send it as `If-Match` to edit, or as `If-None-Match` to get 304 while nothing changed.
+        """
         view = service.read_view(viewer=current_caller(), character_id=character_id)
         return not_modified_response(view) or (view, 200, {"ETag": etag_for(view)})
 
@@ -126,7 +130,11 @@ class CharacterById(MethodView):
     @blp.response(204)
     @documented_errors(403, 404, 412, 428)
     def delete(self, character_id: uuid.UUID) -> None:
-        """Delete a character and its portrait (owner only; `If-Match` required)."""
+        """Delete a character and its portrait (owner only; `If-Match` required).
+
+        204; the portrait's files are removed once the deletion is committed. Others get 403
+        on a public character and 404 on a private one.
+        """
         character = service.get_writable(viewer=current_caller(), character_id=character_id)
         check_if_match(character)
         service.delete_character(character=character)

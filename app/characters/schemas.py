@@ -12,7 +12,7 @@ from marshmallow import fields, validate
 from app.character_templates.schemas import RerollsField, locks_field, seed_field
 from app.characters.views import OwnerView
 from app.common.pagination import PageQuery, sort_field
-from app.common.schemas import BaseSchema, SafeHTML, StrictBoolean, Text, UserValues
+from app.common.schemas import BaseSchema, HTMLLength, SafeHTML, StrictBoolean, Text, UserValues
 from app.users.schemas import UserPublic
 
 
@@ -22,7 +22,7 @@ def name_text(**kwargs: object) -> Text:
 
 def backstory_html(**kwargs: object) -> SafeHTML:
     return SafeHTML(
-        validate=validate.Length(max=10000),
+        validate=HTMLLength(max=10000),
         metadata={"description": "Safe HTML (p br b strong i em ul ol li blockquote a)."},
         **kwargs,
     )

@@ -80,6 +80,8 @@ class ProblemApi(flask_smorest.Api):
             if status >= 400:
                 response["schema"] = self.ERROR_SCHEMA
                 content_type = PROBLEM_MEDIA_TYPE
+            if status in _ERROR_HEADERS:
+                response["headers"] = _ERROR_HEADERS[status]
             prepare_response(response, self.spec, content_type)
             self.spec.components.response(status.name, response, lazy=True)
         response = {"description": "Unexpected error", "schema": self.ERROR_SCHEMA}
@@ -87,16 +89,24 @@ class ProblemApi(flask_smorest.Api):
         self.spec.components.response("DEFAULT_ERROR", response, lazy=True)
 
     def spec_dict(self) -> dict[str, Any]:
-        """The OpenAPI document, with 401 documented on every operation that needs a token."""
-        self.spec.components.get_ref("response", "UNAUTHORIZED")  # registers the lazy component
+        """The OpenAPI document, with the errors that every operation of a kind can answer
+        documented on each (rather than on every view by hand):
+
+        * 401 on every operation that needs a token;
+        * 400, 413 and 415 on every operation that takes a JSON body (malformed or empty JSON,
+          a body over ``MAX_CONTENT_LENGTH``, another media type or a ``Content-Encoding``);
+        * 503 on every API operation (the database is unreachable, or its schema not migrated);
+        * the ``Idempotent-Replayed`` header on the 201 of every operation that honours
+          ``Idempotency-Key``.
+        """
+        for status in (401, 400, 413, 415, 503):  # registers the lazy components
+            self.spec.components.get_ref("response", http.HTTPStatus(status).name)
         document = self.spec.to_dict()
-        for operations in document.get("paths", {}).values():
+        for path, operations in document.get("paths", {}).items():
             for method, operation in operations.items():
                 if method == "parameters" or not isinstance(operation, dict):
                     continue
-                responses = operation.setdefault("responses", {})
-                if operation.get("security") != []:
-                    responses.setdefault("401", {"$ref": "#/components/responses/UNAUTHORIZED"})
+                _document_common_errors(path, operation)
         return document
 
     def _openapi_json(self) -> Any:
@@ -115,6 +125,48 @@ class ProblemApi(flask_smorest.Api):
                 "description": "The `access_token` from `POST /api/v1/auth/login`.",
             },
         )
+
+
+_RETRY_AFTER = {
+    "Retry-After": {
+        "description": "Seconds to wait before retrying.",
+        "schema": {"type": "integer", "minimum": 1},
+    }
+}
+_ERROR_HEADERS: dict[int, dict[str, Any]] = {
+    401: {
+        "WWW-Authenticate": {
+            "description": 'The scheme to use: `Bearer realm="character-forge"`.',
+            "schema": {"type": "string"},
+        }
+    },
+    429: _RETRY_AFTER,
+    503: _RETRY_AFTER,
+}
+_REPLAYED_HEADER = {
+    "description": "`true` when this is the stored answer to an earlier request with the same "
+    "`Idempotency-Key` (nothing new was created).",
+    "schema": {"type": "string", "enum": ["true"]},
+}
+
+
+def _response_ref(status: int) -> dict[str, str]:
+    return {"$ref": f"#/components/responses/{http.HTTPStatus(status).name}"}
+
+
+def _document_common_errors(path: str, operation: dict[str, Any]) -> None:
+    """See :meth:`ProblemApi.spec_dict`."""
+    responses = operation.setdefault("responses", {})
+    if operation.get("security") != []:
+        responses.setdefault("401", _response_ref(401))
+    if "application/json" in operation.get("requestBody", {}).get("content", {}):
+        for status in (400, 413, 415):
+            responses.setdefault(str(status), _response_ref(status))
+    if path.startswith("/api/"):
+        responses.setdefault("503", _response_ref(503))
+    keyed = any(p.get("name") == "Idempotency-Key" for p in operation.get("parameters", []))
+    if keyed and "201" in responses:
+        responses["201"].setdefault("headers", {})["Idempotent-Replayed"] = _REPLAYED_HEADER
 
 
 def _bad_string(value: str) -> str | None:
@@ -212,6 +264,8 @@ class StrictParser(FlaskParser):
     def _raw_load_json(self, req: Request) -> Any:
         raw = request_body(req)
         if not raw:
+            if is_json_media_type(req.mimetype):  # said to be JSON, and empty: not JSON
+                raise MalformedJSON("The body is empty: send a JSON object (at least {}).")
             return core.missing
         if not is_json_media_type(req.mimetype):
             raise UnsupportedMediaType(

@@ -170,8 +170,15 @@ def _claim(
             if answer is not None:  # the work committed; its answer was never stored
                 answer.headers["Idempotent-Replayed"] = "true"
                 return answer
-        raise IdempotencyKeyInUse(headers={"Retry-After": "1"})
-    raise IdempotencyKeyInUse(headers={"Retry-After": "1"})
+        raise _in_use()
+    raise _in_use()
+
+
+def _in_use() -> IdempotencyKeyInUse:
+    return IdempotencyKeyInUse(
+        headers={"Retry-After": "1"},
+        errors={"headers": {HEADER: ["A request with this key is still running; retry shortly."]}},
+    )
 
 
 def _replay(record: IdempotencyRecord) -> Response:

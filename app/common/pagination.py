@@ -24,7 +24,7 @@ from sqlalchemy.sql.functions import FunctionElement
 
 from app.common.database import connection
 from app.common.prepared import prepared
-from app.common.schemas import BaseSchema
+from app.common.schemas import BaseSchema, QueryInteger
 from app.errors import ValidationFailed
 from app.extensions import db
 
@@ -68,12 +68,12 @@ PAGINATION_HEADERS = {
 class PageQuery(BaseSchema):
     """Base of every list's query schema; unknown parameters are 422."""
 
-    page = fields.Integer(
+    page = QueryInteger(
         load_default=1,
         validate=validate.Range(min=1),
         metadata={"description": "Page number, from 1."},
     )
-    page_size = fields.Integer(
+    page_size = QueryInteger(
         load_default=DEFAULT_PAGE_SIZE,
         validate=validate.Range(min=1, max=MAX_PAGE_SIZE),
         metadata={"description": f"Items per page, 1..{MAX_PAGE_SIZE}."},

@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import html
 from typing import Any
 
 import marshmallow as ma
@@ -32,10 +33,22 @@ class Text(fields.String):
 
 
 class SafeHTML(Text):
-    """Long-form text: cleaned, then sanitised to the allowlist of formatting tags."""
+    """Long-form text: cleaned, then sanitised to the allowlist of formatting tags. Its length
+    limit is an :class:`HTMLLength`."""
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
         return clean_html(super()._deserialize(value, attr, data, **kwargs))
+
+
+class HTMLLength(validate.Length):
+    """The length of sanitised HTML as its reader counts it: with character references read
+    as the one character each stands for. The sanitiser writes a ``&`` or ``<`` that was sent
+    as ``&amp;`` or ``&lt;``; that is how HTML spells them, not more text, so a client that
+    keeps to the documented ``maxLength`` is never refused for using them."""
+
+    def __call__(self, value: Any) -> Any:
+        super().__call__(html.unescape(value))
+        return value
 
 
 class StrictBoolean(fields.Boolean):
@@ -55,6 +68,16 @@ class QueryBoolean(fields.Boolean):
 
     truthy = {"true"}
     falsy = {"false"}
+
+
+class QueryInteger(fields.Integer):
+    """Query-string integers: ASCII digits only. ``int()`` would also take ``+1``, ``1_0``,
+    `` 2`` and other scripts' digits (Arabic-Indic ones), which no client means as a number."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> int:
+        if not isinstance(value, str) or not (value.isascii() and value.isdigit()):
+            raise self.make_error("invalid")
+        return super()._deserialize(value, attr, data, **kwargs)
 
 
 class StrictInteger(fields.Integer):

@@ -203,7 +203,10 @@ def parse_expression(source: object, known_names: Mapping[str, object]) -> Expre
     except (ValueError, RecursionError, MemoryError):
         raise ExpressionError("cannot be parsed") from None
     if _depth(tree) > MAX_DEPTH:
-        raise ExpressionError(f"is nested more than {MAX_DEPTH} levels deep")
+        raise ExpressionError(
+            f"is nested more than {MAX_DEPTH} levels deep (each operator of a chain such as "
+            f"a + b + c is one more level: group a long one, (a + b) + (c + d))"
+        )
     names: set[str] = set()
     nodes = list(ast.walk(tree))
     callees = {id(node.func) for node in nodes if isinstance(node, ast.Call)}

@@ -138,6 +138,11 @@ class Metrics(MethodView):
         }
     )
     def get(self) -> Response:
-        """Prometheus metrics of every worker: request counts, latency, database pool."""
+        """Prometheus metrics of every worker: request counts, latency, database pool.
+
+        `http_requests_total` and `http_request_duration_seconds` by `method`, `endpoint` (the
+        route rule) and `status`; the gauges `db_pool_size`, `db_pool_checked_out` and
+        `db_pool_overflow`. Public: expose it only to the scraper (see the operations guide).
+        """
         body, content_type = metrics.render()
         return current_app.response_class(body, mimetype=None, content_type=content_type)

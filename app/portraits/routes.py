@@ -109,7 +109,13 @@ class Portrait(MethodView):
     )
     @documented_errors(304, 404)
     def get(self, query: dict[str, Any], character_id: uuid.UUID) -> Response:
-        """The portrait (or `?size=thumb`), for anyone who can see the character."""
+        """The portrait (or `?size=thumb`), for anyone who can see the character.
+
+        The image is WebP, as stored: at most 1024 px on its longer side, the thumbnail
+        256 px. Its `ETag` names the image (digest and size), so `If-None-Match` gets 304; public
+        characters' images are `public, no-cache` (a new portrait shows at once), others'
+        `private, no-cache`. 404 when the character has no portrait.
+        """
         character = characters.get_readable(viewer=current_caller(), character_id=character_id)
         rendition = query["size"]
         tag = f'"{character.portrait_digest}-{rendition}"'
@@ -144,7 +150,11 @@ class Portrait(MethodView):
     @blp.response(204)
     @documented_errors(403, 404, 412, 428)
     def delete(self, character_id: uuid.UUID) -> None:
-        """Remove the portrait (owner or admin; `If-Match` of the character)."""
+        """Remove the portrait (owner or admin; `If-Match` of the character).
+
+        204, and the character's `ETag` changes; both image files are removed. 404 when the
+        character has no portrait; 412 when `If-Match` is not the character's current `ETag`.
+        """
         character = characters.get_writable(viewer=current_caller(), character_id=character_id)
         check_if_match(character)
         service.delete_portrait(character=character)

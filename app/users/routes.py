@@ -47,7 +47,12 @@ class Me(MethodView):
     @blp.response(200, UserPrivate, headers=ETAG_HEADER)
     @documented_errors(304)
     def get(self) -> Any:
-        """Your own account (private view)."""
+        """Your own account (private view).
+
+        The private view adds `email`, `role`, `is_active` and `updated_at` to the public
+        one. Its `ETag` is what `PATCH` and `DELETE /users/me` take as `If-Match`;
+        `If-None-Match` gets 304.
+        """
         user = current_user()
         return not_modified_response(user) or (user, 200, {"ETag": etag_for(user)})
 
@@ -70,7 +75,12 @@ class Me(MethodView):
     @blp.response(204)
     @documented_errors(412, 428)
     def delete(self) -> None:
-        """Delete your account and everything it owns, portraits included (`If-Match`)."""
+        """Delete your account and everything it owns, portraits included (`If-Match`).
+
+        Your templates and characters go with it, and every token of every session is refused
+        from then on. Others' characters made from your templates keep their data, with
+        `template_id` null. 204; 412 when `If-Match` is stale.
+        """
         user = current_user()
         check_if_match(user)
         service.delete_user(user=user)
@@ -83,7 +93,11 @@ class Users(MethodView):
     @blp.response(200, UserPrivate(many=True), headers=PAGINATION_HEADERS)
     @documented_errors(403)
     def get(self, query: dict[str, Any]) -> Any:
-        """List accounts (admins only), `?q=` on username and email, `?sort=username|created_at`."""
+        """List accounts (admins only), `?q=` on username and email, `?sort=username|created_at`.
+
+        Private views, deactivated accounts included; paginated like every list
+        (`X-Pagination`, `Link`). 403 for users who are not admins.
+        """
         page = service.list_users(query=query)
         return page.items, 200, page.headers()
 

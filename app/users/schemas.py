@@ -10,7 +10,7 @@ from marshmallow import fields, validate, validates_schema
 
 from app.auth import passwords
 from app.common.pagination import PageQuery, sort_field
-from app.common.schemas import BaseSchema, SafeHTML, StrictBoolean, Text
+from app.common.schemas import BaseSchema, HTMLLength, SafeHTML, StrictBoolean, Text
 from app.users.models import ROLES
 
 USERNAME_PATTERN = r"^[A-Za-z0-9_-]{3,32}$"
@@ -120,7 +120,7 @@ class TokenPairSchema(ma.Schema):
 
 class MeUpdateSchema(BaseSchema):
     display_name = Text(validate=validate.Length(min=1, max=64))
-    bio = SafeHTML(validate=validate.Length(max=1000))
+    bio = SafeHTML(validate=HTMLLength(max=1000))
     password = Password()
     current_password = fields.String(
         load_only=True, validate=validate.Length(max=1024), metadata={"format": "password"}

@@ -118,6 +118,9 @@ def test_in_flight_key_is_409(client, app, alice):
     response = post(client, alice, body, "busy")
     assert response.status_code == 409
     assert response.get_json()["type"] == "/problems/idempotency-key-in-use"
+    # a conflict names what conflicts (API.md: errors appear on conflicts)
+    assert response.get_json()["errors"]["headers"]["Idempotency-Key"]
+    assert response.headers["Retry-After"] == "1"
     assert count_mine(client, alice) == 0
 
 

@@ -93,6 +93,12 @@ def test_no_items_at_all(probe):
         "page_size=1.5",
         "sort=bogus",
         "sort=--name",
+        # int() takes these; a query string's integer is ASCII digits only
+        "page=1_0",
+        "page=%2B2",
+        "page=%202",
+        "page=%D9%A1",  # an Arabic-Indic digit one
+        "page_size=%D9%A5",
     ],
 )
 def test_bad_paging_parameters_are_422(probe, query):

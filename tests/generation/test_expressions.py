@@ -136,6 +136,7 @@ def test_static_types(source: str, kind: object) -> None:
         ("x" * 1001, "longer than 1000"),
         ("abs(" * 70 + "1" + ")" * 70, "nested more than 64 levels"),
         ("-" * 200 + "1", "nested more than 64 levels"),
+        ("+".join(["a"] * 66), "each operator of a chain such as a + b + c is one more level"),
     ],
 )
 def test_rejected_at_parse_time(source: str, message: str) -> None:

@@ -80,6 +80,20 @@ def test_patch_me_rejects_bad_or_server_owned_fields(client, alice, body):
     assert client.get(ME, headers=alice.auth).headers["ETag"] == etag
 
 
+def test_long_form_length_counts_what_the_client_wrote(client, alice):
+    # the sanitiser writes & and < as &amp; and &lt;: that must not make a bio of 1000
+    # characters (the documented maxLength) count as more
+    bio = ("Tom & Jerry <3 " * 100)[:1000]
+    etag = client.get(ME, headers=alice.auth).headers["ETag"]
+    response = client.patch(ME, json={"bio": bio}, headers={**alice.auth, "If-Match": etag})
+    assert response.status_code == 200, response.get_json()
+    assert response.get_json()["bio"].startswith("Tom &amp; Jerry &lt;3")
+    etag = response.headers["ETag"]
+    longer = client.patch(ME, json={"bio": bio + "&"}, headers={**alice.auth, "If-Match": etag})
+    assert longer.status_code == 422
+    assert "bio" in longer.get_json()["errors"]["json"]
+
+
 def test_wrong_current_password_is_422_on_that_field(client, alice):
     etag = client.get(ME, headers=alice.auth).headers["ETag"]
     response = client.patch(
