@@ -23,7 +23,9 @@ bind = _settings.BIND
 # Sync workers, one per core by default: measured here, more sync workers than cores is slower
 # when PostgreSQL shares the machine.
 workers = _settings.WEB_CONCURRENCY
-worker_class = "sync"
+# gunicorn's sync worker, whose own error responses (414, 431, 400 before the app is reached)
+# are problem documents like the app's (app/serving.py)
+worker_class = "app.serving.ProblemSyncWorker"
 timeout = _settings.GUNICORN_TIMEOUT
 graceful_timeout = 20
 keepalive = 5

@@ -109,3 +109,45 @@ def test_start_up_clears_only_old_metric_samples_and_warns_of_per_worker_limits(
     assert "each of the 2 workers counts the login and register limits" in (
         gunicorn.stderr_path.read_text()
     )
+
+
+def _raw_exchange(url: str, request: bytes) -> tuple[int, dict[str, str], bytes]:
+    """Send ``request`` as it is (no client library would send such bytes) and read the
+    whole answer (gunicorn closes the connection after these errors)."""
+    import socket
+    from urllib.parse import urlsplit
+
+    address = urlsplit(url)
+    with socket.create_connection((address.hostname, address.port), timeout=10) as sock:
+        sock.sendall(request)
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+    head, _, body = answer.partition(b"\r\n\r\n")
+    status_line, *header_lines = head.decode("latin-1").split("\r\n")
+    headers = dict(line.split(": ", 1) for line in header_lines)
+    return int(status_line.split()[1]), headers, body
+
+
+@pytest.mark.parametrize(
+    ("request_bytes", "status"),
+    [
+        (b"GET /api/v1/characters?q=" + b"x" * 5000 + b" HTTP/1.1\r\nHost: a\r\n\r\n", 414),
+        (b"GET /health/live HTTP/1.1\r\nHost: a\r\nX-Big: " + b"y" * 9000 + b"\r\n\r\n", 431),
+        (b"HELLO THERE\r\n\r\n", 400),
+        (b"GET /health/live HTTP/9.9\r\nHost: a\r\n\r\n", 400),
+    ],
+)
+def test_gunicorns_own_errors_are_problems_too(server, request_bytes, status):
+    # answered by gunicorn before the app is reached: "every 4xx and 5xx, from every layer"
+    got, headers, body = _raw_exchange(server.url, request_bytes)
+    assert got == status
+    assert headers["Content-Type"] == "application/problem+json"
+    assert headers["X-Content-Type-Options"] == "nosniff"
+    problem = json.loads(body)
+    assert problem["status"] == status and problem["type"] == "about:blank"
+    assert problem["title"] and problem["detail"]
+    assert problem["request_id"] == headers["X-Request-ID"]
+    assert b"y" * 100 not in body and b"HELLO" not in body  # the request is not echoed
+    # the worker's usual error page writer is back for anything else
+    assert requests.get(f"{server.url}/health/live", timeout=10).status_code == 200
