@@ -189,3 +189,26 @@ def test_text_logs_in_development(app_factory, capsys):
     assert "GET /health/live 200" in out
     assert not out.lstrip().startswith("{")
     logging.getLogger().handlers.clear()
+
+
+def test_if_match_on_a_read_and_if_none_match_on_a_write(client, alice):
+    """RFC 9110 13.1.1 and 13.1.2, beyond the If-Match of writes and If-None-Match of reads."""
+    created = client.post("/api/v1/characters", json={"name": "Cond"}, headers=alice.auth)
+    path, tag = created.headers["Location"], created.headers["ETag"]
+    for sent, status in ((tag, 200), ("*", 200), ('"stale"', 412), (f'"stale", {tag}', 200)):
+        read = client.get(path, headers={**alice.auth, "If-Match": sent})
+        assert read.status_code == status, sent
+    for sent in ("*", tag):  # "only if it is not (this version of) the resource": it is
+        write = client.patch(
+            path,
+            json={"name": "Changed"},
+            headers={**alice.auth, "If-Match": tag, "If-None-Match": sent},
+        )
+        assert write.status_code == 412, sent
+    assert client.get(path, headers=alice.auth).get_json()["name"] == "Cond"
+    other = client.patch(
+        path,
+        json={"name": "Changed"},
+        headers={**alice.auth, "If-Match": tag, "If-None-Match": '"other"'},
+    )
+    assert other.status_code == 200

@@ -71,21 +71,38 @@ def _tags(header: str) -> list[str]:
 def check_if_match(resource: Versioned, salt: str = "", *, required: bool = True) -> None:
     """Compare ``If-Match`` with the resource's current ETag (strongly). Without the header:
     428 where it is ``required``, else nothing to check (an If-Match that is sent is always
-    evaluated, RFC 9110 13.2.1)."""
+    evaluated, RFC 9110 13.2.1). An ``If-None-Match`` is evaluated too."""
     header = request.headers.get("If-Match")
-    if header is None:
-        if not required:
-            return
+    if header is None and required:
         raise PreconditionRequired(
             "This request requires an If-Match header with the resource's ETag."
         )
-    tags = _tags(header)
-    if "*" in tags:
-        return
-    if etag_for(resource, salt) not in tags:
+    if header is not None:
+        tags = _tags(header)
+        if "*" not in tags and etag_for(resource, salt) not in tags:
+            raise PreconditionFailed(
+                "The resource has changed since you read it; GET it again and retry."
+            )
+    check_if_none_match_on_write(resource, salt)
+
+
+def check_if_none_match_on_write(resource: Versioned, salt: str = "") -> None:
+    """RFC 9110 13.1.2: a write whose ``If-None-Match`` names the current version (or is ``*``,
+    as the resource exists) is not performed: 412."""
+    if "If-None-Match" in request.headers and matches_if_none_match(etag_for(resource, salt)):
         raise PreconditionFailed(
-            "The resource has changed since you read it; GET it again and retry."
+            "If-None-Match names the resource's current version (or is *): nothing was changed."
         )
+
+
+def check_if_match_on_read(etag: str) -> None:
+    """RFC 9110 13.1.1: a read whose ``If-Match`` names neither ``*`` nor the current version
+    is 412 (a client asking for exactly what it read before, not whatever is there now)."""
+    header = request.headers.get("If-Match")
+    if header is not None:
+        tags = _tags(header)
+        if "*" not in tags and etag not in tags:
+            raise PreconditionFailed("If-Match does not name the resource's current version.")
 
 
 def matches_if_none_match(etag: str) -> bool:
@@ -103,7 +120,10 @@ def not_modified(resource: Versioned, salt: str = "") -> bool:
 
 
 def not_modified_response(resource: Versioned, salt: str = "") -> Response | None:
-    """A 304 with the ETag when ``If-None-Match`` names the current version, else ``None``."""
+    """A 304 with the ETag when ``If-None-Match`` names the current version, else ``None``
+    (412 first when an ``If-Match`` is sent and does not: :func:`check_if_match_on_read`)."""
+    if "If-Match" in request.headers:
+        check_if_match_on_read(etag_for(resource, salt))
     if not not_modified(resource, salt):
         return None
     response = current_app.response_class(status=304)

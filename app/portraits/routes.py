@@ -18,6 +18,7 @@ from app.common.concurrency import (
     ETAG_HEADER,
     IF_MATCH_PARAMETER,
     check_if_match,
+    check_if_match_on_read,
     etag_for,
     matches_if_none_match,
 )
@@ -120,6 +121,8 @@ class Portrait(MethodView):
         rendition = query["size"]
         tag = f'"{character.portrait_digest}-{rendition}"'
         cache = "public, no-cache" if character.is_public else "private, no-cache"
+        if character.portrait_digest:
+            check_if_match_on_read(tag)
         if character.portrait_digest and matches_if_none_match(tag):
             response = current_app.response_class(status=304)
         else:
