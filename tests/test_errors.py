@@ -89,6 +89,15 @@ def test_an_empty_body_said_to_be_json_is_400_and_no_body_is_missing_data(probe)
     assert "name" in body["errors"]["json"]
 
 
+@pytest.mark.parametrize(
+    "raw", ['{"name": "first", "name": "second"}', '{"name": "a", "extra": {"x": 1, "x": 2}}']
+)
+def test_a_member_named_twice_is_400_not_the_last_one_silently(probe, raw):
+    response = probe.post("/api/v1/_probe/echo", data=raw, content_type="application/json")
+    body = assert_problem(response, 400, "/problems/malformed-json")
+    assert "twice" in body["detail"]
+
+
 def test_json_sent_as_text_plain_is_415(probe):
     response = probe.post("/api/v1/_probe/echo", data='{"name": "a"}', content_type="text/plain")
     assert_problem(response, 415)

@@ -216,11 +216,37 @@ def _finite_float(text: str) -> float:
     return value
 
 
+class _DuplicateMember(ValueError):
+    pass
+
+
+def _unique_members(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """An object whose member names are unique (RFC 8259 says they SHOULD be; the standard
+    library would keep the last one of a repeated name without a word)."""
+    members = dict(pairs)
+    if len(members) != len(pairs):
+        seen: set[str] = set()
+        for name, _ in pairs:
+            if name in seen:
+                raise _DuplicateMember(name)
+            seen.add(name)
+    return members
+
+
 def parse_json_body(raw: bytes) -> Any:
     """Strict JSON: no NaN/Infinity (not even as a number too large for a float, such as
-    ``1e999``), bounded depth, no NUL characters."""
+    ``1e999``), no member name twice in one object, bounded depth, no NUL characters."""
     try:
-        value = json.loads(raw, parse_constant=_reject_constant, parse_float=_finite_float)
+        value = json.loads(
+            raw,
+            parse_constant=_reject_constant,
+            parse_float=_finite_float,
+            object_pairs_hook=_unique_members,
+        )
+    except _DuplicateMember as repeated:
+        raise MalformedJSON(
+            f"The JSON body has the member {str(repeated)!r} twice in one object."
+        ) from None
     except (ValueError, RecursionError):  # JSONDecodeError and UnicodeDecodeError are ValueErrors
         raise MalformedJSON() from None
     _walk_json(value)
