@@ -10,6 +10,7 @@ import tempfile
 from pathlib import Path
 
 from app import load_development_dotenv
+from app.common.host_limits import SHARED_FILE_VARIABLE
 from app.config import ConfigError, load_settings
 
 load_development_dotenv()
@@ -49,18 +50,26 @@ if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="character-forge-metrics-")
 
 
+# memory:// rate limits live in a process: with several workers they share a file instead, or
+# each would count on its own (app/common/host_limits.py). A new file for every start.
+if _settings.RATELIMIT_STORAGE_URI.startswith("memory://") and workers > 1:
+    _limits_dir = tempfile.mkdtemp(prefix="character-forge-limits-")
+    os.environ[SHARED_FILE_VARIABLE] = str(Path(_limits_dir) / "counters.sqlite")
+else:
+    os.environ.pop(SHARED_FILE_VARIABLE, None)
+
+
 def on_starting(server):
     directory = Path(os.environ["PROMETHEUS_MULTIPROC_DIR"])
     directory.mkdir(parents=True, exist_ok=True)
     for samples in directory.glob("*.db"):
         samples.unlink(missing_ok=True)
-    if _settings.RATELIMIT_STORAGE_URI.startswith("memory://") and workers > 1:
-        server.log.warning(
-            "RATELIMIT_STORAGE_URI is memory://: each of the %d workers counts the login and "
-            "register limits on its own, so a client may get up to %d times each limit; set "
-            "RATELIMIT_STORAGE_URI=redis://... to share one count",
+    if os.environ.get(SHARED_FILE_VARIABLE):
+        server.log.info(
+            "RATELIMIT_STORAGE_URI is memory://: the %d workers count the rate limits together "
+            "in %s (this instance only: several instances need redis://)",
             workers,
-            workers,
+            os.environ[SHARED_FILE_VARIABLE],
         )
 
 

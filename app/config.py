@@ -15,7 +15,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from app.common import fastjson
+from app.common import fastjson, host_limits
 
 MIB = 1024 * 1024
 ENVIRONMENTS = ("development", "testing", "production")
@@ -344,7 +344,8 @@ def flask_config(settings: Settings) -> dict[str, Any]:
         "OPENAPI_VERSION": "3.0.3",
         "OPENAPI_URL_PREFIX": "/" if settings.DOCS_ENABLED else None,
         "OPENAPI_JSON_PATH": "openapi.json",
-        "RATELIMIT_STORAGE_URI": settings.RATELIMIT_STORAGE_URI,
+        # memory:// under several gunicorn workers: a file they share (app.common.host_limits)
+        "RATELIMIT_STORAGE_URI": host_limits.storage_uri(settings.RATELIMIT_STORAGE_URI),
         "RATELIMIT_HEADERS_ENABLED": False,
         "RATELIMIT_SWALLOW_ERRORS": True,
         "PREFERRED_URL_SCHEME": "https" if settings.BEHIND_HTTPS else "http",
