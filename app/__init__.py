@@ -69,7 +69,11 @@ def register_extensions(app: Flask) -> None:
     from app.auth import session_check
     from app.common import prepared, ratelimit
     from app.common.api import ProblemApi
-    from app.common.database import install_liveness_check, install_read_connections
+    from app.common.database import (
+        install_ctype_check,
+        install_liveness_check,
+        install_read_connections,
+    )
     from app.extensions import cors, db, jwt, limiter, migrate
     from app.portraits.storage import init_storage
 
@@ -119,6 +123,7 @@ def register_extensions(app: Flask) -> None:
             event.listen(db.engine, "connect", _sqlite_pragmas)
         elif db.engine.dialect.name == "postgresql":
             install_liveness_check(db.engine)
+            install_ctype_check(db.engine)
             install_read_connections(app, db.engine)
             prepared.install(db.engine)
             session_check.install(db.engine)
@@ -167,10 +172,12 @@ def register_errorhandlers(app: Flask) -> None:
 
 def register_hooks(app: Flask) -> None:
     from app.auth.policy import register_auth_hook
+    from app.common.api import reject_unexpected_body
     from app.http import register_request_hooks
 
     register_request_hooks(app)
     register_auth_hook(app)
+    app.before_request(reject_unexpected_body)  # after the authentication hook
 
 
 def register_commands(app: Flask) -> None:

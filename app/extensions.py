@@ -9,13 +9,13 @@ from __future__ import annotations
 from flask_cors import CORS
 from flask_jwt_extended import JWTManager
 from flask_limiter import Limiter
-from flask_limiter.util import get_remote_address
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import MetaData
 from sqlalchemy.orm import DeclarativeBase
 
 from app.common.database import RequestSession
+from app.common.ratelimit import client_key
 
 # Every constraint gets a predictable name: Alembic can drop it again and SQLite's batch mode
 # can rebuild tables that carry it.
@@ -40,4 +40,4 @@ db = SQLAlchemy(
 migrate = Migrate(compare_type=True)
 cors = CORS()
 jwt = JWTManager()
-limiter = Limiter(key_func=get_remote_address, default_limits=[], headers_enabled=False)
+limiter = Limiter(key_func=client_key, default_limits=[], headers_enabled=False)

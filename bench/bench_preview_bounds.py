@@ -12,6 +12,8 @@ memory (each definition in a fresh process, so peaks do not carry over):
 * ``grammar``: 199 `text` fields whose grammar takes ~4,700 steps, each writing 100 characters;
 * ``grammar-short``: the same, each step writing one character;
 * ``grammar-empty``: the same, each step writing nothing (all work, no size);
+* ``grammar-cut``: 199 `text` fields of `max_length` 1 whose grammar would write ~195 MB each
+  in 4,991 steps (expansion stops at `max_length`);
 * ``dice``: 199 `integer` fields of twelve exploding `100d1000!` terms (all work, no size);
 * ``names``: 199 `name` fields of a generator of 9,099 part lists (all work, no size).
 
@@ -84,9 +86,23 @@ def definitions() -> dict[str, dict[str, Any] | None]:
             "grammars": {"g": _fan_out("")},
             "fields": [{"key": f"f{i}", "type": "text", "grammar": "g"} for i in range(FIELDS)],
         },
+        "grammar-cut": {
+            "grammars": {"g": {"origin": ["#b#" * 4990], "b": ["x" * 39022]}},
+            "fields": [
+                {"key": f"f{i}", "type": "text", "grammar": "g", "max_length": 1}
+                for i in range(FIELDS)
+            ],
+        },
         "names": {
             # a name must be able to be non-empty: one list of "b", then 9,098 that may add
             # nothing (each list is drawn from even when it has one part)
+            "grammar-cut": {
+                "grammars": {"g": {"origin": ["#b#" * 4990], "b": ["x" * 39022]}},
+                "fields": [
+                    {"key": f"f{i}", "type": "text", "grammar": "g", "max_length": 1}
+                    for i in range(FIELDS)
+                ],
+            },
             "names": {"n": {"parts": [["b"]] + [["", "a"]] * 98 + [[""]] * 9000}},
             "fields": [{"key": f"f{i}", "type": "name", "generator": "n"} for i in range(FIELDS)],
         },

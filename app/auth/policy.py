@@ -12,10 +12,10 @@ from datetime import datetime
 from functools import wraps
 from typing import Any, Protocol, TypeVar
 
-from flask import Flask, current_app, g, request
+from flask import Flask, g, request
 
 from app.auth.session_check import Caller, confirm_before_response
-from app.common.api import Blueprint
+from app.common.api import Blueprint, current_view_method
 from app.errors import Forbidden, Unauthorized
 from app.extensions import db
 from app.users.models import Account, User
@@ -33,26 +33,13 @@ def public(func: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-def _view_method() -> Callable[..., Any] | None:
-    if request.url_rule is None or request.endpoint is None:
-        return None
-    view = current_app.view_functions.get(request.endpoint)
-    view_class = getattr(view, "view_class", None)
-    if view_class is None:
-        return view
-    method = request.method.lower()
-    if method == "head":
-        method = "get"
-    return getattr(view_class, method, None)
-
-
 def endpoint_is_public() -> bool:
     if request.method == "OPTIONS":  # CORS preflight carries no credentials by design
         return True
     blueprint = request.blueprint or ""
     if request.endpoint in PUBLIC_ENDPOINTS or blueprint in PUBLIC_BLUEPRINTS:
         return True
-    method = _view_method()
+    method = current_view_method()
     return bool(getattr(method, "_public", False))
 
 

@@ -47,6 +47,11 @@ def _bearer_token() -> str:
 
 
 _REQUIRED_CLAIMS = ["exp", "sub", "jti", "type", "sid"]
+# A token issued by another instance whose clock is a little ahead starts ("nbf", "iat") a
+# little in the future here: accepted when it is at most this far ahead, so that the tokens of
+# several instances work on every one (their clocks kept in step, as NTP does). Expiry has no
+# such leeway: a token expires when it says.
+CLOCK_SKEW_SECONDS = 30
 
 
 @functools.lru_cache(maxsize=4096)
@@ -61,7 +66,13 @@ def _verified_claims(token: str, key: str, algorithms: tuple[str, ...]) -> Mappi
         token,
         key,
         algorithms=list(algorithms),
-        options={"require": _REQUIRED_CLAIMS, "verify_exp": False},
+        # the time claims are checked on every use, by the clock of that moment
+        options={
+            "require": _REQUIRED_CLAIMS,
+            "verify_exp": False,
+            "verify_nbf": False,
+            "verify_iat": False,
+        },
     )
     return MappingProxyType(claims)
 
@@ -84,8 +95,12 @@ def decode_request_token(*, refresh: bool = False) -> dict[str, Any]:
     expires = verified["exp"]
     if not isinstance(expires, int | float) or isinstance(expires, bool):
         raise Unauthorized("The token is malformed or its signature is invalid.")
-    if expires <= time.time() - config["JWT_DECODE_LEEWAY"]:
+    now = time.time()
+    if expires <= now - config["JWT_DECODE_LEEWAY"]:
         raise Unauthorized("The token has expired.")
+    not_before = verified.get("nbf", verified.get("iat"))
+    if isinstance(not_before, int | float) and not_before > now + CLOCK_SKEW_SECONDS:
+        raise Unauthorized("The token is not valid yet.")
     claims = dict(verified)
     if claims.get("type") != ("refresh" if refresh else "access"):
         wanted = "a refresh token" if refresh else "an access token"

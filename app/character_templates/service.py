@@ -8,7 +8,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload, undefer
 from sqlalchemy.orm.attributes import flag_modified
@@ -17,7 +17,14 @@ from app.auth.policy import Viewer, can_read_template, can_write_template
 from app.character_templates.models import Template, TemplateTag, TemplateVersion
 from app.common.database import is_foreign_key_violation
 from app.common.fastjson import dumps, encoded_size
-from app.common.pagination import Page, contains, folded, order_by_clause, paginate
+from app.common.pagination import (
+    Page,
+    contains,
+    fold_text,
+    folded,
+    order_by_clause,
+    paginate,
+)
 from app.common.types import utcnow
 from app.errors import Forbidden, NotFound, Unauthorized, ValidationFailed, field_errors
 from app.extensions import db
@@ -145,9 +152,9 @@ def list_templates(*, viewer: Viewer, query: dict[str, Any]) -> Page:
             Template.id.in_(select(TemplateTag.template_id).where(TemplateTag.tag == query["tag"]))
         )
     if query.get("q"):
-        statement = statement.where(contains(folded(Template.name), query["q"]))
+        statement = statement.where(contains(folded(Template.name), fold_text(query["q"])))
     columns = {
-        "name": func.lower(Template.name),
+        "name": folded(Template.name),
         "created_at": Template.created_at,
         "updated_at": Template.updated_at,
     }

@@ -30,6 +30,7 @@ from app.common.pagination import (
     Search,
     contains,
     contains_pattern,
+    fold_text,
     folded,
     paginate,
     sort_order,
@@ -222,10 +223,11 @@ def list_statement(
     if query.get("template_id"):
         params["template_id"] = query["template_id"]
     if query.get("q"):
-        params["name_pattern"] = contains_pattern(query["q"])
+        text = fold_text(query["q"])  # folded as the names are
+        params["name_pattern"] = contains_pattern(text)
         # public names have an index of their short pieces (PostgreSQL), which finds a rare
         # text's candidates sooner than the trigram index (see _name_search)
-        pieces = search_pieces(query["q"].lower()) if scope == "public" else None
+        pieces = search_pieces(text) if scope == "public" else None
         if pieces:
             params["name_pieces"] = pieces
     statement, order = _list_statement(scope, "template_id" in params, query["sort"])
@@ -250,7 +252,7 @@ def _list_statement(scope: str, by_template: bool, sort: str) -> tuple[Select[An
     if by_template:
         statement = statement.where(Character.template_id == bindparam("template_id"))
     columns = {
-        "name": func.lower(Character.name),
+        "name": folded(Character.name),
         "created_at": Character.created_at,
         "updated_at": Character.updated_at,
     }

@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import copy
+import functools
 import http
 import json
 import math
@@ -19,7 +20,7 @@ from typing import Any, TypeVar
 
 import flask_smorest
 import marshmallow as ma
-from flask import Request, current_app
+from flask import Request, current_app, request
 from flask_smorest.utils import prepare_response
 from webargs import core
 from webargs.flaskparser import FlaskParser
@@ -254,14 +255,15 @@ def parse_json_body(raw: bytes) -> Any:
 
 
 def request_body(req: Request) -> bytes:
-    """The request's body, or 413 when it is larger than ``MAX_CONTENT_LENGTH``.
+    """The request's body, or 413 when it is larger than ``MAX_CONTENT_LENGTH`` (or the smaller
+    limit an operation sets, ``request.max_content_length``).
 
     With a ``Content-Length`` Werkzeug answers 413 itself. A body sent without one (chunked)
     is read only up to the limit, and Werkzeug stops there without saying so: a longer body
     would be cut short and parsed as if complete. So when the limit was reached, one more byte
     is asked of the server's input stream, and there being one is a 413.
     """
-    limit = current_app.config.get("MAX_CONTENT_LENGTH")
+    limit = req.max_content_length  # MAX_CONTENT_LENGTH, or a blueprint's smaller limit
     length = req.content_length
     too_large = bool(limit and length and length > limit)
     if not too_large:
@@ -277,6 +279,62 @@ def is_json_media_type(mimetype: str) -> bool:
     return mimetype == "application/json" or (
         mimetype.startswith("application/") and mimetype.endswith("+json")
     )
+
+
+def current_view_method() -> Callable[..., Any] | None:
+    """The function that serves this request (a MethodView's method; ``get`` for HEAD)."""
+    if request.url_rule is None or request.endpoint is None:
+        return None
+    view = current_app.view_functions.get(request.endpoint)
+    view_class = getattr(view, "view_class", None)
+    if view_class is None:
+        return view
+    method = request.method.lower()
+    if method == "head":
+        method = "get"
+    return getattr(view_class, method, None)
+
+
+_BODY_LOCATIONS = frozenset({"json", "form", "files", "json_or_form"})
+# an unexpected body larger than this is refused without being parsed (some of these
+# operations, such as /auth/refresh, are open to anyone)
+_NAMED_MEMBERS_UP_TO = 16 * 1024
+_BODILESS_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+@functools.lru_cache(maxsize=512)
+def _takes_body(view: Callable[..., Any]) -> bool:
+    parameters = getattr(view, "_apidoc", {}).get("arguments", {}).get("parameters", [])
+    return any(parameter.get("in") in _BODY_LOCATIONS for parameter in parameters)
+
+
+def reject_unexpected_body() -> None:
+    """A body sent to an operation that takes none (a fork, a sign-out, a deletion) is refused,
+    not dropped, so a typo never silently does nothing: ``{}`` is accepted (some clients send
+    one with every POST); other JSON is 422 naming its members, broken JSON 400, any other
+    media type 415. Registered after the authentication hook (a 401 comes first)."""
+    if request.method in _BODILESS_METHODS:
+        return
+    if not request.content_length and "Transfer-Encoding" not in request.headers:
+        return
+    view = current_view_method()
+    if view is None or _takes_body(view):
+        return
+    raw = request_body(request)
+    if not raw:
+        return
+    if not is_json_media_type(request.mimetype):
+        raise UnsupportedMediaType("This operation takes no request body.")
+    if raw.strip() == b"{}":
+        return
+    errors: dict[str, Any] = {"_schema": ["This operation takes no request body."]}
+    if len(raw) <= _NAMED_MEMBERS_UP_TO:  # small enough to say which members were not expected
+        value = parse_json_body(raw)
+        if value == {}:
+            return
+        if isinstance(value, dict):
+            errors = {name: ["Unknown field."] for name in value}
+    raise ValidationFailed("This operation takes no request body.", errors={"json": errors})
 
 
 class StrictParser(FlaskParser):

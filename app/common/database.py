@@ -33,6 +33,7 @@ Two measured costs of a pooled connection, and what replaces them here:
 
 from __future__ import annotations
 
+import logging
 import select
 import time
 from typing import Any
@@ -42,6 +43,7 @@ from flask_sqlalchemy.session import Session
 from sqlalchemy import event, exc
 from sqlalchemy.engine import Connection, Engine
 
+log = logging.getLogger(__name__)
 IDLE_PING_SECONDS = 10.0
 SAFE_METHODS = frozenset({"GET", "HEAD"})
 _IDLE_SINCE = "cf_idle_since"
@@ -49,6 +51,31 @@ _READ_ENGINE = "cf_read_engine"  # in app.extensions: the engine reads check out
 _READ_CONNECTION = "cf_read_connection"  # in g: this read's connection, once checked out
 # (The session is reached as Flask-SQLAlchemy registers itself, app.extensions["sqlalchemy"]:
 # app.extensions imports RequestSession from here, so this module cannot import db.)
+
+
+# Letters whose lower case PostgreSQL folds only in a UTF-8 LC_CTYPE, and the folding ?q= and
+# sort=name rely on (app.common.pagination.fold_text): É, a capital sigma, a dotted capital I.
+_FOLDING_PROBE = ("\u00c9\u03a3\u0130", "\u00e9\u03c3i")
+
+
+def install_ctype_check(engine: Engine) -> None:
+    """On the first PostgreSQL connection, warn when ``lower()`` does not fold non-ASCII letters
+    (a database created with ``LC_CTYPE`` C): searches and name sorting then ignore the case of
+    ASCII letters only, which docs/operations.md says to avoid. Once per process."""
+
+    @event.listens_for(engine, "first_connect")
+    def _check_ctype(dbapi_connection: Any, record: Any) -> None:
+        with dbapi_connection.cursor() as cursor:
+            cursor.execute("SELECT lower(%s), current_setting('lc_ctype')", (_FOLDING_PROBE[0],))
+            folded, ctype = cursor.fetchone()
+        dbapi_connection.rollback()
+        if folded != _FOLDING_PROBE[1]:
+            log.warning(
+                "PostgreSQL's LC_CTYPE is %r: lower() does not fold letters such as É, so ?q= "
+                "and sort=name ignore the case of ASCII letters only; create the database with "
+                "a UTF-8 LC_CTYPE (C.UTF-8), see docs/operations.md",
+                ctype,
+            )
 
 
 def install_liveness_check(engine: Engine) -> None:

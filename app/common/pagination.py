@@ -135,13 +135,13 @@ class Search:
 
 
 class folded(FunctionElement[str]):  # used like func.lower
-    """``lower(expression)`` as ``?q=`` compares it, with the text lower-cased by Python.
+    """``lower(expression)``: how ``?q=`` and ``sort=name`` fold names; the searched text is
+    folded alike by :func:`fold_text`.
 
     On PostgreSQL it is ``lower()`` (the indexes are on it), which folds every letter when the
     database's ``LC_CTYPE`` is a UTF-8 locale (docs/operations.md). SQLite's ``lower()`` folds
-    ASCII letters only, so ``É`` never met the ``é`` Python made of the text, and a name with a
-    capital ``É`` was not found even by itself; there it is ``cf_lower()``, Python's
-    ``str.lower`` registered on each connection (:func:`register_sqlite_functions`).
+    ASCII letters only; there it is ``cf_lower()`` (:func:`fold_text`, registered on each
+    connection by :func:`register_sqlite_functions`).
     """
 
     type = String()
@@ -159,26 +159,32 @@ def _folded_sqlite(element: folded, compiler: Any, **kw: Any) -> str:
     return f"cf_lower({compiler.process(element.clauses, **kw)})"
 
 
-def _python_lower(value: Any) -> Any:
-    return value.lower() if isinstance(value, str) else value
+def fold_text(value: Any) -> Any:
+    """Each character's simple lower-case mapping: what PostgreSQL's ``lower()`` applies in a
+    UTF-8 locale (``towlower``), so that a searched text and the names it is compared with are
+    folded alike. ``str.lower`` differs in two ways: it lowers a capital sigma by its place in
+    the word (final or not), and the dotted capital I to two characters (``i`` and a combining
+    dot), where the simple mapping is ``i``, the first of them."""
+    return "".join([char.lower()[:1] for char in value]) if isinstance(value, str) else value
 
 
 def register_sqlite_functions(dbapi_connection: Any) -> None:
     """What :class:`folded` calls on SQLite (deterministic: same text, same result)."""
-    dbapi_connection.create_function("cf_lower", 1, _python_lower, deterministic=True)
+    dbapi_connection.create_function("cf_lower", 1, fold_text, deterministic=True)
 
 
 def contains(expression: Any, text: str | BindParameter[Any]) -> Any:
-    """``expression LIKE '%text%'``, case-insensitive on a lower-cased ``expression``, with the
-    LIKE wildcards in ``text`` taken literally. ``text`` may be a bind parameter whose value is
+    """``expression LIKE '%text%'``, with the LIKE wildcards in ``text`` taken literally: a
+    case-insensitive match when ``expression`` and ``text`` are folded alike (``folded`` and
+    :func:`fold_text`). ``text`` may be a bind parameter whose value is
     :func:`contains_pattern` of the text."""
     pattern = text if isinstance(text, BindParameter) else contains_pattern(text)
     return expression.like(pattern, escape="\\")
 
 
 def contains_pattern(text: str) -> str:
-    """The LIKE pattern of :func:`contains`: ``%text%``, lower-cased, wildcards escaped."""
-    needle = text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    """The LIKE pattern of :func:`contains`: ``%text%``, its wildcards escaped."""
+    needle = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     return f"%{needle}%"
 
 

@@ -16,8 +16,11 @@ the hook runs on every request again, as flask-limiter intends: slower, never la
 
 from __future__ import annotations
 
+import ipaddress
+
 from flask import Flask
 from flask_limiter import Limiter
+from flask_limiter.util import get_remote_address
 
 # Where flask-limiter 4 keeps the limits its before_request hook applies; anything but an empty
 # container (a missing attribute included: the default True) means "run the hook".
@@ -47,3 +50,19 @@ def install(app: Flask, limiter: Limiter) -> None:
             check()
 
     hooks[hooks.index(check)] = check_request_wide_limits
+
+
+def client_key() -> str:
+    """Whom a rate limit counts: the client's address (after TRUSTED_PROXIES), and for IPv6
+    its /64 network. One subscriber is routinely given a whole /64, 2^64 addresses, so counting
+    each address on its own would give one client as many budgets as it likes."""
+    address = get_remote_address()
+    try:
+        parsed = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if isinstance(parsed, ipaddress.IPv6Address):
+        if parsed.ipv4_mapped is not None:  # ::ffff:a.b.c.d is the IPv4 client a.b.c.d
+            return str(parsed.ipv4_mapped)
+        return str(ipaddress.ip_network(f"{parsed}/64", strict=False))
+    return str(parsed)

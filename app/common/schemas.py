@@ -22,14 +22,32 @@ class BaseSchema(ma.Schema):
         unknown = ma.RAISE
 
 
+# How much longer than its limit a text may be as sent: cleaning (and, for long-form text, the
+# sanitiser) can only shorten it by what it removes: whitespace at the ends, control characters,
+# tags that are not allowed. Anything longer is refused before that work, whose cost grows with
+# the text (the sanitiser took ~1.2 s per MB).
+RAW_LENGTH_FACTOR = 10
+
+
 class Text(fields.String):
-    """Plain text, cleaned (NFC, no control characters, trimmed). Returned exactly as cleaned."""
+    """Plain text, cleaned (NFC, no control characters, trimmed). Returned exactly as cleaned.
+
+    The length limit (a ``validate.Length`` validator) applies to the cleaned text; a text sent
+    more than ``RAW_LENGTH_FACTOR`` times that long is refused before it is cleaned.
+    """
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
         text = super()._deserialize(value, attr, data, **kwargs)
+        limit = self._max_length()
+        if limit is not None and len(text) > RAW_LENGTH_FACTOR * limit:
+            raise ma.ValidationError(f"Longer than maximum length {limit}.")
         if "\x00" in text:
             raise ma.ValidationError("Must not contain NUL characters.")
         return clean_text(text)
+
+    def _max_length(self) -> int | None:
+        limits = [v.max for v in self.validators if isinstance(v, validate.Length) and v.max]
+        return min(limits) if limits else None
 
 
 class SafeHTML(Text):
@@ -107,7 +125,12 @@ class UserValues(JSONObject):
 
 
 TAG_PATTERN = r"^[a-z0-9-]{1,30}$"
-Tag = Text(validate=validate.Regexp(TAG_PATTERN, error="Tags are 1..30 of a-z, 0-9 and '-'."))
+Tag = Text(
+    validate=[
+        validate.Length(min=1, max=30),
+        validate.Regexp(TAG_PATTERN, error="Tags are 1..30 of a-z, 0-9 and '-'."),
+    ]
+)
 
 
 def name_field(*, required: bool = True, maximum: int = 100, **metadata: Any) -> Text:

@@ -8,24 +8,17 @@ Both functions are idempotent: cleaning twice gives the result of cleaning once.
 
 from __future__ import annotations
 
-import unicodedata
 from typing import Any
 
 import nh3
 
+from app.generation.cleaning import clean_text
+
+__all__ = ["clean_html", "clean_text", "clean_values"]
+
 SAFE_TAGS = frozenset({"p", "br", "b", "strong", "i", "em", "ul", "ol", "li", "blockquote", "a"})
 SAFE_ATTRIBUTES = {"a": {"href"}}
 SAFE_URL_SCHEMES = frozenset({"http", "https"})
-_KEEP_CONTROLS = {"\n", "\t"}
-
-
-def clean_text(value: str) -> str:
-    """NFC-normalise, drop control characters except newline and tab, trim."""
-    normalised = unicodedata.normalize("NFC", value)
-    kept = "".join(
-        char for char in normalised if char in _KEEP_CONTROLS or unicodedata.category(char) != "Cc"
-    )
-    return kept.strip()
 
 
 def clean_values(value: Any) -> Any:

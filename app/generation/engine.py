@@ -158,6 +158,7 @@ def validate_attributes(
         stored = base.get(key) if given is _ABSENT else None
         candidate = given if setting else stored
         if candidate is not None:
+            candidate = _as_options(field, params, candidate)
             message = _check(field, params, plus, candidate)
             if message is None:
                 values[key] = list(candidate) if isinstance(candidate, list) else candidate
@@ -295,8 +296,21 @@ def _generate(
         value = values.get(key)
         return "" if value is None else case_key(value)
 
-    text = field.grammar.expand(field.start, stream, insert)
-    return text[: field.max_length]
+    return field.grammar.expand(field.start, stream, insert, field.max_length)
+
+
+def _as_options(field: Field, params: Mapping[str, Any], value: object) -> object:
+    """A ``choice`` or ``pick`` value as the option(s) it names (:meth:`Options.canonical`):
+    an option written ``"e\u0301cole"`` in the definition is what a user's cleaned (NFC)
+    ``"école"`` means, and is what is stored, as generation would have made it."""
+    if field.type not in ("choice", "pick"):
+        return value
+    options: Options = params.get("options") or params["table"]
+    if isinstance(value, str):
+        return options.canonical(value)
+    if isinstance(value, list):
+        return [options.canonical(item) if isinstance(item, str) else item for item in value]
+    return value
 
 
 def _check(field: Field, params: Mapping[str, Any], plus: int, value: object) -> str | None:

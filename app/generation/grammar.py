@@ -9,6 +9,7 @@ themselves, directly or through other symbols, so every expansion ends.
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -128,32 +129,67 @@ class Grammar:
                             pending.append(piece.name)
         return frozenset(found)
 
-    def expand(self, start: str, stream: Stream, insert: Callable[[str], str]) -> str:
-        """Expand ``start`` on ``stream``; ``insert(key)`` gives a field's value as text."""
+    def expand(self, start: str, stream: Stream, insert: Callable[[str], str], limit: int) -> str:
+        """Expand ``start`` on ``stream``; ``insert(key)`` gives a field's value as text.
+
+        The text is the first ``limit`` characters of the whole expansion, made without the
+        rest: expansion stops as soon as that many are written. (Each step only adds to the
+        end of the text, and the modifiers only look at the start of theirs, so what is cut
+        off never changes what is kept; a few bytes of grammar could otherwise write hundreds
+        of megabytes to keep one character.)
+        """
         out: list[str] = []
-        self._expand(start, stream, insert, out)
-        return "".join(out)
+        with contextlib.suppress(_Full):
+            self._expand(start, stream, insert, out, _Budget(limit))
+        return "".join(out)[:limit]
 
     def _expand(
-        self, symbol: str, stream: Stream, insert: Callable[[str], str], out: list[str]
+        self,
+        symbol: str,
+        stream: Stream,
+        insert: Callable[[str], str],
+        out: list[str],
+        budget: _Budget,
     ) -> None:
         rules = self.symbols[symbol]
         for piece in rules[stream.below(len(rules))]:
             if type(piece) is str:
                 out.append(piece)
+                budget.spend(len(piece))
                 continue
             if piece.is_field:
                 text = insert(piece.name)
             elif piece.modifiers:
                 inner: list[str] = []
-                self._expand(piece.name, stream, insert, inner)
+                # stopped once it fills what is left: the modifiers need only its start
+                with contextlib.suppress(_Full):
+                    self._expand(piece.name, stream, insert, inner, _Budget(budget.left))
                 text = "".join(inner)
             else:
-                self._expand(piece.name, stream, insert, out)
+                self._expand(piece.name, stream, insert, out, budget)
                 continue
             for modifier in piece.modifiers:
                 text = modifier(text)
             out.append(text)
+            budget.spend(len(text))
+
+
+class _Full(Exception):
+    """The text has all the characters it will keep."""
+
+
+class _Budget:
+    """How many characters the text may still take before expansion stops."""
+
+    __slots__ = ("left",)
+
+    def __init__(self, left: int) -> None:
+        self.left = left
+
+    def spend(self, size: int) -> None:
+        self.left -= size
+        if self.left <= 0:
+            raise _Full
 
 
 def _children(symbols: Mapping[str, tuple[Rule, ...]]) -> dict[str, list[str]]:

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 from types import MappingProxyType
 
+from .cleaning import clean_text
 from .expressions import Evaluator
 from .grammar import Grammar
 from .rng import Stream
@@ -53,7 +54,7 @@ def case_key(value: object) -> str:
 class Options:
     """A weighted option list (an ``options`` value or a table)."""
 
-    __slots__ = ("_cumulative", "_value_set", "total", "values", "weights")
+    __slots__ = ("_by_cleaned", "_cumulative", "_value_set", "total", "values", "weights")
 
     def __init__(self, values: tuple[str, ...], weights: tuple[int, ...]) -> None:
         self.values = values
@@ -66,12 +67,26 @@ class Options:
         self._cumulative = tuple(cumulative)
         self.total = running
         self._value_set = frozenset(values)
+        self._by_cleaned: dict[str, str] | None = None
 
     def __len__(self) -> int:
         return len(self.values)
 
     def __contains__(self, value: object) -> bool:
         return value in self._value_set
+
+    def canonical(self, value: str) -> str:
+        """The option ``value`` names: itself when it is one, else the first option that
+        cleans to the same text (users' values arrive cleaned: NFC, no control characters,
+        trimmed; the definition keeps its options as written), else ``value`` unchanged."""
+        if value in self._value_set:
+            return value
+        if self._by_cleaned is None:  # built on first need (the instance is shared: harmless)
+            by_cleaned: dict[str, str] = {}
+            for option in self.values:
+                by_cleaned.setdefault(clean_text(option), option)
+            self._by_cleaned = by_cleaned
+        return self._by_cleaned.get(clean_text(value), value)
 
     def choose(self, stream: Stream) -> str:
         """One value, by weight: draw in ``[0, total)`` and walk the cumulative weights."""

@@ -73,13 +73,14 @@ class Me(MethodView):
 
     @blp.doc(parameters=[IF_MATCH_PARAMETER])
     @blp.response(204)
-    @documented_errors(412, 428)
+    @documented_errors(409, 412, 428)
     def delete(self) -> None:
         """Delete your account and everything it owns, portraits included (`If-Match`).
 
         Your templates and characters go with it, and every token of every session is refused
         from then on. Others' characters made from your templates keep their data, with
-        `template_id` null. 204; 412 when `If-Match` is stale.
+        `template_id` null. 204; 412 when `If-Match` is stale; 409 for the only active admin
+        (make another admin first: admins are made only with the CLI).
         """
         user = current_user()
         check_if_match(user)

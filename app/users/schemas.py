@@ -85,9 +85,12 @@ class RegisterSchema(BaseSchema):
     )
     username = Text(
         required=True,
-        validate=validate.Regexp(
-            USERNAME_PATTERN, error="3..32 characters of A-Z, a-z, 0-9, '_' and '-'."
-        ),
+        validate=[
+            validate.Length(min=3, max=32),
+            validate.Regexp(
+                USERNAME_PATTERN, error="3..32 characters of A-Z, a-z, 0-9, '_' and '-'."
+            ),
+        ],
         metadata={"example": "aria_sw"},
     )
     password = Password(required=True)

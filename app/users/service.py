@@ -6,7 +6,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import false, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -84,7 +84,11 @@ def list_users(*, query: dict[str, Any]) -> Page:
     statement = select(User)
     if query.get("q"):
         statement = statement.where(
-            or_(contains(User.username_key, query["q"]), contains(User.email, query["q"]))
+            # both stored lower-cased by Python (usernames are ASCII, emails str.lower())
+            or_(
+                contains(User.username_key, query["q"].lower()),
+                contains(User.email, query["q"].lower()),
+            )
         )
     statement = statement.order_by(
         *order_by_clause(
@@ -135,24 +139,12 @@ def get_user_to_moderate(*, user_id: uuid.UUID) -> User:
 
 
 def _keep_an_active_admin(user: User, data: dict[str, Any]) -> None:
-    """Refuse a change that would leave no active admin.
-
-    Only a change that takes ``user`` out of the active admins needs a look at the others, and
-    that look locks every active admin's row, in id order (``FOR UPDATE`` on PostgreSQL): two
-    admins demoting each other at the same moment are then serialised without a deadlock, and
-    the second sees that the first is gone.
-    """
+    """Refuse a change that would leave no active admin (409 on the fields that would)."""
     demoted = data.get("role", user.role) != "admin"
     deactivated = not data.get("is_active", user.is_active)
     if not (user.is_admin and user.is_active) or not (demoted or deactivated):
         return
-    admins = db.session.scalars(
-        select(User.id)
-        .where(User.role == "admin", User.is_active.is_(True))
-        .order_by(User.id)
-        .with_for_update()
-    ).all()
-    if any(admin_id != user.id for admin_id in admins):
+    if _another_active_admin(user):
         return
     fields = [field for field, leaves in (("role", demoted), ("is_active", deactivated)) if leaves]
     message = "This is the only active admin; make another admin first."
@@ -160,6 +152,26 @@ def _keep_an_active_admin(user: User, data: dict[str, Any]) -> None:
         "The change would leave no active admin, and admins are made only with the CLI.",
         errors={"json": {field: [message] for field in fields}},
     )
+
+
+def _another_active_admin(user: User) -> bool:
+    """Whether an active admin other than ``user`` exists, with the admins locked until the
+    caller commits: two admins demoting (or deleting) each other at the same moment are then
+    serialised, and the second sees that the first is gone.
+
+    PostgreSQL locks the active admins' rows (``FOR UPDATE``, in id order: no deadlock).
+    SQLite has no row locks and ignores ``FOR UPDATE``: a write that changes nothing takes the
+    database's write lock first, so the count sees every change committed before it.
+    """
+    if db.session.get_bind().dialect.name == "sqlite":
+        db.session.execute(update(User).where(false()).values(role=User.role))
+    admins = db.session.scalars(
+        select(User.id)
+        .where(User.role == "admin", User.is_active.is_(True))
+        .order_by(User.id)
+        .with_for_update()
+    ).all()
+    return any(admin_id != user.id for admin_id in admins)
 
 
 MODERATION_ATTEMPTS = 3
@@ -213,6 +225,12 @@ def delete_user(*, user: User) -> None:
     files of its characters are removed once that is committed."""
     from app.portraits.service import forget, portraits_of
 
+    if user.is_admin and user.is_active and not _another_active_admin(user):
+        raise LastAdmin(
+            "Deleting the only active admin would leave none, and admins are made only with "
+            "the CLI: make another admin first.",
+            errors={"json": {"_schema": ["This is the only active admin."]}},
+        )
     files = portraits_of(owner_id=user.id)
     db.session.delete(user)
     db.session.commit()

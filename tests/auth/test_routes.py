@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import statistics
 import time
 from datetime import timedelta
@@ -270,6 +271,19 @@ def test_a_token_verified_earlier_is_still_refused_once_it_expires(client, app, 
     assert response.get_json()["detail"] == "The token has expired."
 
 
+def test_a_token_from_an_instance_whose_clock_is_ahead_is_accepted(client, app, alice):
+    # another instance, 5 s ahead, issued it: its nbf and iat are in this one's future
+    claims = pyjwt.decode(alice.access, options={"verify_signature": False})
+    ahead = int(time.time()) + 5
+    skewed = pyjwt.encode({**claims, "nbf": ahead, "iat": ahead}, app.config["JWT_SECRET_KEY"])
+    assert client.get(ME, headers=bearer(skewed)).status_code == 200
+    far = int(time.time()) + 120  # no clock is that far off: not valid yet
+    early = pyjwt.encode({**claims, "nbf": far, "iat": far}, app.config["JWT_SECRET_KEY"])
+    response = client.get(ME, headers=bearer(early))
+    assert_401(response)
+    assert response.get_json()["detail"] == "The token is not valid yet."
+
+
 def test_access_token_is_not_a_refresh_token(client, alice):
     assert_401(client.post("/api/v1/auth/refresh", headers=alice.auth))
     assert_401(client.post("/api/v1/auth/refresh"))
@@ -351,3 +365,15 @@ def test_rate_limit_per_client_address(client, app, setting, call):
         assert elsewhere.status_code != 429
     finally:
         app.config[setting] = "10000 per minute"
+
+
+@pytest.mark.parametrize("path", ["/api/v1/auth/login", "/api/v1/auth/register"])
+def test_sign_in_and_up_take_small_bodies_only(client, path):
+    # open to anyone: a body of MAX_CONTENT_LENGTH of nested JSON would cost a worker seconds
+    body = json.dumps({"email": "a@b.example", "password": [{}] * 10_000})
+    assert len(body) > 16 * 1024
+    response = client.post(path, data=body, content_type="application/json")
+    assert response.status_code == 413
+    assert response.get_json()["status"] == 413
+    small = client.post(path, json={"email": "a@b.example", "password": "x" * 128})
+    assert small.status_code in (401, 422)  # read and judged as usual

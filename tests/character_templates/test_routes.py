@@ -138,14 +138,31 @@ def test_visibility_matrix(client, alice, bob, admin, builtin, who, visibility):
 
 def test_invisible_templates_never_leak(client, alice, bob):
     private = create_template(client, alice)["id"]
-    for method in ("get", "patch", "delete"):
+    for method, body in (("get", None), ("patch", {"name": "x"}), ("delete", None)):
         response = getattr(client, method)(
-            f"{BASE}/{private}", headers={**bob.auth, "If-Match": "*"}, json={"name": "x"}
+            f"{BASE}/{private}", headers={**bob.auth, "If-Match": "*"}, json=body
         )
         assert response.status_code == 404
     assert client.post(f"{BASE}/{private}/fork", headers=bob.auth).status_code == 404
     assert client.get(f"{BASE}/{uuid.uuid4()}", headers=bob.auth).status_code == 404
     assert client.get(f"{BASE}/not-a-uuid", headers=bob.auth).status_code == 404
+
+
+def test_operations_without_a_body_refuse_one(client, alice):
+    template = create_template(client, alice, is_public=True)
+    fork = f"{BASE}/{template['id']}/fork"
+    renamed = client.post(fork, json={"name": "My fork", "is_public": True}, headers=alice.auth)
+    assert renamed.status_code == 422  # not a fork with the source's name, silently
+    assert set(renamed.get_json()["errors"]["json"]) == {"name", "is_public"}
+    text = client.post(fork, data="name=x", content_type="text/plain", headers=alice.auth)
+    assert text.status_code == 415
+    broken = client.post(fork, data="{", content_type="application/json", headers=alice.auth)
+    assert broken.status_code == 400
+    assert client.post(fork, json=[1, 2], headers=alice.auth).status_code == 422
+    assert client.post(fork, json={}, headers=alice.auth).status_code == 201  # {} is no body
+    assert client.post(fork, headers=alice.auth).status_code == 201
+    logout = client.post("/api/v1/auth/logout", json={"everywhere": True}, headers=alice.auth)
+    assert logout.status_code == 422
 
 
 # --- update and versions ----------------------------------------------------------------------

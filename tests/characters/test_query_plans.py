@@ -265,8 +265,8 @@ NAMES = [
 
 @pytest.mark.parametrize(
     "fragment",
-    ["þ", "ß", "İ", "zy", "%q", "\\w", "zyx", "ZYXW", "zyxw", "x%qa", "qa_b", "%qa_", "x\\wa",
-     "ælfwyn", "ÆLFWYN", "wyn þo", "İzyx", "zyxoß", "zyxoss", "zyxwzyxwzyxw"],
+    ["þ", "ß", "zy", "%q", "\\w", "zyx", "ZYXW", "zyxw", "x%qa", "qa_b", "%qa_", "x\\wa",
+     "ælfwyn", "ÆLFWYN", "wyn þo", "İzyx", "izyx", "\u0131zyx", "zyxoß", "zyxoss", "zyxwzyxwzyxw"],
 )  # fmt: skip
 def test_the_index_of_name_pieces_misses_no_match(app, client, populated, fragment):
     """A public search of any length but three looks for its candidates by the name's pieces
@@ -292,7 +292,8 @@ def test_the_index_of_name_pieces_misses_no_match(app, client, populated, fragme
         expected = {
             str(row[0])
             for row in db.session.execute(
-                text("SELECT id FROM characters WHERE is_public AND lower(name) LIKE :p"),
+                # the text folded by the database's lower(), as the names are: fold_text must agree
+                text("SELECT id FROM characters WHERE is_public AND lower(name) LIKE lower(:p)"),
                 {"p": contains_pattern(fragment)},
             )
         }

@@ -6,6 +6,7 @@ import copy
 import json
 import re
 import uuid
+from urllib.parse import quote
 
 import pytest
 
@@ -559,6 +560,93 @@ def test_prepared_list_statements_take_each_requests_values(client, alice, bob):
     assert names(f"{BASE}?q=%25", bob) == ["Bob's 100% Orc"]
     pages = [names(f"{BASE}?sort=name&page_size=1&page={n}", alice) for n in (1, 2, 3, 4)]
     assert pages == [["100% Orc"], ["Half_Elf"], ["Plain"], []]
+
+
+ODOS = "\u039f\u0394\u039f\u03a3"  # Greek capitals, ending in a capital sigma
+SIGMA, SMALL_SIGMA, SMALL_ODOS = "\u03a3", "\u03c3", "\u03bf\u03b4\u03bf\u03c3"
+SPELLED = [ODOS, "\u0130stanbul", "Élodie", "ÉCOLE", "école", "Straße", "zed"]
+
+
+@pytest.mark.parametrize("scope", ["mine", "public"])
+def test_a_name_is_found_by_itself_and_its_parts_in_any_case(client, alice, scope):
+    # the searched text and the names are folded alike (letter by letter, as PostgreSQL's
+    # lower() does): Python's str.lower() gave the Greek word a final sigma, the dotted capital
+    # I two letters, and neither name was found by itself
+    for name in SPELLED:
+        create(client, alice, name=name, is_public=True)
+
+    def found(text: str) -> set[str]:
+        response = client.get(f"{BASE}?scope={scope}&q={quote(text)}", headers=alice.auth)
+        assert response.status_code == 200, text
+        return {character["name"] for character in response.get_json()}
+
+    other_case = {
+        ODOS: SMALL_ODOS,
+        "\u0130stanbul": "iSTANBUL",
+        "Élodie": "éLODIE",
+        "ÉCOLE": "école",
+        "école": "ÉCOLE",
+        "Straße": "STRAßE",
+        "zed": "ZED",
+    }
+    for name in SPELLED:
+        for part in {name, name[:2], name[-1], name[1:3], other_case[name]}:
+            assert name in found(part), (name, part)
+    assert found(SIGMA) == found(SMALL_SIGMA) == {ODOS}
+    assert found("istanbul") == {"\u0130stanbul"}
+    assert found("é") == {"Élodie", "ÉCOLE", "école"}
+    # and templates are searched the same way
+    create_template(client, alice, name=f"{ODOS} template")
+    path = f"/api/v1/templates?owner=me&q={quote(SMALL_ODOS)}"
+    assert [t["name"] for t in client.get(path, headers=alice.auth).get_json()] == [
+        f"{ODOS} template"
+    ]
+
+
+def test_names_sort_by_their_folded_letters_on_every_database(client, alice):
+    for name in ("école", "Zed", "ÉCOLE", "apple", "Élodie"):
+        create(client, alice, name=name)
+    listed = client.get(f"{BASE}?sort=name", headers=alice.auth).get_json()
+    names = [c["name"] for c in listed]
+    # folded, then code point order (not a language's collation): é after z, É next to é
+    assert names[:2] == ["apple", "Zed"]
+    assert set(names[2:4]) == {"école", "ÉCOLE"} and names[4] == "Élodie"
+
+
+def test_options_written_unclean_can_be_sent_back(client, alice):
+    # the definition keeps its options as written (API.md), users' values arrive cleaned (NFC,
+    # no control characters, trimmed): a value still names the option it cleans to
+    nfd, bell, spaced = "e\u0301cole", "ring\u0007", " x "
+    definition = {
+        "fields": [
+            {"key": "school", "type": "choice", "options": [nfd, "other"]},
+            {"key": "marks", "type": "pick", "options": [bell, spaced, "plain"], "count": 2},
+        ]
+    }
+    template = create_template(client, alice, definition=definition)
+    made = create(
+        client,
+        alice,
+        name="Unclean",
+        template_id=template["id"],
+        attributes={"school": nfd, "marks": [bell, spaced]},
+    )
+    # stored as the options are written: what generating them would have stored
+    assert made["attributes"] == {"school": nfd, "marks": [bell, spaced]}
+    generated = generate(client, alice, template["id"], locks={"school": "\u00e9cole"})
+    assert generated["attributes"]["school"] == nfd
+    # a PATCH that leaves them alone, or sends them back as read, keeps them
+    response = patch(client, alice, generated["id"], {"attributes": generated["attributes"]})
+    assert response.status_code == 200, response.get_json()
+    assert response.get_json()["attributes"] == generated["attributes"]
+    assert patch(client, alice, made["id"], {"name": "Renamed"}).status_code == 200
+    # a value that names no option is still refused
+    wrong = client.post(
+        BASE,
+        json={"name": "W", "template_id": template["id"], "attributes": {"school": "ecole"}},
+        headers=alice.auth,
+    )
+    assert wrong.status_code == 422 and "school" in wrong.get_json()["errors"]["json"]["attributes"]
 
 
 def test_list_issues_a_constant_number_of_queries(app, client):

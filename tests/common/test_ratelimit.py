@@ -107,3 +107,22 @@ def test_the_service_declares_no_request_wide_limits(app):
     names = [getattr(hook, "__name__", "") for hook in app.before_request_funcs[None]]
     assert "check_request_wide_limits" in names
     assert limiter._check_request_limit not in app.before_request_funcs[None]
+
+
+def test_an_ipv6_client_is_counted_by_its_64_network(app_factory):
+    # a subscriber's /64 holds 2^64 addresses: one budget for all of them, not one each
+    behind_proxy = app_factory(TRUSTED_PROXIES="1", RATELIMIT_LOGIN="3 per minute")
+    client = behind_proxy.test_client()
+    body = {"email": "nobody@example.com", "password": "not the password"}
+
+    def login(address: str) -> int:
+        headers = {"X-Forwarded-For": address}
+        return client.post("/api/v1/auth/login", json=body, headers=headers).status_code
+
+    same_network = [login(f"2001:db8:7:7::{n:x}") for n in range(1, 6)]
+    assert same_network == [401, 401, 401, 429, 429]
+    assert login("2001:db8:7:8::1") == 401  # the next /64 is another client
+    ipv4 = [login("198.51.100.7") for _ in range(4)]
+    assert ipv4 == [401, 401, 401, 429]  # an IPv4 address is still counted on its own
+    assert login("198.51.100.8") == 401
+    assert login("::ffff:198.51.100.7") == 429  # the same IPv4 client, mapped

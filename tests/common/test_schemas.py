@@ -44,6 +44,27 @@ def test_text_is_cleaned_before_length_check(probe):
     assert blank.status_code == 422
 
 
+def test_text_far_longer_than_its_limit_is_refused_before_it_is_cleaned(probe, monkeypatch):
+    # the probe's name is 1..10 characters: padding may make it up to 100 as sent
+    padded = probe.post("/api/v1/_probe/echo", json={"name": " " * 80 + "abcdefghij"})
+    assert padded.status_code == 200 and padded.get_json()["name"] == "abcdefghij"
+    # beyond ten times the limit, neither cleaning nor the sanitiser (whose cost grows with
+    # the text: ~1.2 s per MB) is run at all
+    import app.common.schemas as schemas
+
+    def not_called(value):
+        raise AssertionError("cleaned a text that was refused by its length")
+
+    monkeypatch.setattr(schemas, "clean_html", not_called)
+    bio = probe.post("/api/v1/_probe/echo", json={"name": "a", "bio": "<a>" * 200_000})
+    assert bio.status_code == 422
+    assert bio.get_json()["errors"]["json"] == {"bio": ["Longer than maximum length 50."]}
+    monkeypatch.setattr(schemas, "clean_text", not_called)
+    name = probe.post("/api/v1/_probe/echo", json={"name": "x" * 101})
+    assert name.status_code == 422
+    assert name.get_json()["errors"]["json"] == {"name": ["Longer than maximum length 10."]}
+
+
 def test_short_text_is_not_html_escaped(probe):
     response = probe.post("/api/v1/_probe/echo", json={"name": "<b>&'\"</b>"})
     assert response.get_json()["name"] == "<b>&'\"</b>"

@@ -118,3 +118,46 @@ def test_name_generator_uses_one_part_from_each_list() -> None:
     assert all(pattern.fullmatch(name) for name in names)
     assert len(names) == 27  # every combination shows up
     assert all(re.fullmatch(r"[A-Z][a-z]+", name) for name in names)
+
+
+def test_a_text_is_made_only_up_to_its_max_length():
+    # ten bytes of rule that would write ~200 MB, to keep one character (a security audit's)
+    definition = {
+        "grammars": {"g": {"origin": ["#b#" * 4990], "b": ["x" * 39022]}},
+        "fields": [{"key": "t", "type": "text", "grammar": "g", "max_length": 1}],
+    }
+    compiled = compile_definition(definition)
+    import tracemalloc
+
+    tracemalloc.start()
+    try:
+        assert generate(compiled, 1).attributes == {"t": "x"}
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 1_000_000  # the whole text would be ~195 MB
+
+
+@pytest.mark.parametrize("limit", [1, 2, 3, 5, 8, 13, 40, 200])
+def test_a_cut_expansion_is_the_start_of_the_whole_one(limit):
+    """Stopping at ``max_length`` keeps exactly the characters the whole text would start with,
+    modifiers (which look at the start of their text) included."""
+    symbols = {
+        "origin": ["#animal.a.capitalize# met #animal.a# and #place#.", "#place.capitalize#!"],
+        "animal": ["owl", "eagle", "#adjective# #animal2#"],
+        "animal2": ["cat", "ibis"],
+        "adjective": ["old", "young", "odd"],
+        "place": ["the #adjective# inn", "a hut"],
+    }
+    whole = compile_definition(
+        {"grammars": {"g": symbols}, "fields": [{"key": "t", "type": "text", "grammar": "g"}]}
+    )
+    cut = compile_definition(
+        {
+            "grammars": {"g": symbols},
+            "fields": [{"key": "t", "type": "text", "grammar": "g", "max_length": limit}],
+        }
+    )
+    for seed in range(60):
+        full = generate(whole, seed).attributes["t"]
+        assert generate(cut, seed).attributes["t"] == full[:limit], seed

@@ -180,3 +180,28 @@ def test_database_errors_never_log_the_values_of_a_statement(probe, caplog, caps
     logged += "".join(str(record.exc_info) for record in caplog.records if record.exc_info)
     assert "no_such_table" in logged or kind == "cast"  # the cause is there...
     assert secret not in logged  # ...the value is not
+
+
+@pytest.mark.postgres_only
+@pytest.mark.parametrize(("ctype", "warned"), [("C", True), ("C.UTF-8", False)])
+def test_a_database_whose_lower_folds_ascii_only_is_reported(
+    app_factory, database_url, caplog, ctype, warned
+):
+    import uuid
+
+    import psycopg2
+
+    url = make_url(database_url)
+    name = f"cf_ctype_{uuid.uuid4().hex[:8]}"
+    admin = psycopg2.connect(host=url.host, port=url.port, user=url.username, dbname="postgres")
+    admin.autocommit = True
+    with admin.cursor() as cursor:
+        cursor.execute(
+            f"CREATE DATABASE \"{name}\" TEMPLATE template0 ENCODING 'UTF8' "
+            f"LC_COLLATE 'C' LC_CTYPE '{ctype}'"
+        )
+    admin.close()
+    other = url.set(database=name).render_as_string(hide_password=False)
+    with caplog.at_level(logging.WARNING, logger="app.common.database"):
+        assert app_factory(DATABASE_URL=other).test_client().get("/health/ready").status_code
+    assert ("does not fold letters such as É" in caplog.text) is warned

@@ -8,7 +8,7 @@ import requests
 from tests.support.concurrency import simultaneously
 from tests.support.factories import PASSWORD, unique_name
 
-pytestmark = pytest.mark.postgres_only
+# on both databases: PostgreSQL locks the admins' rows, SQLite its write lock (users.service)
 
 
 def _admin_over_http(app, base_url: str) -> tuple[str, dict[str, str]]:

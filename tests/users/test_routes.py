@@ -116,6 +116,19 @@ def test_delete_me(client, alice, bob):
     assert client.get(f"/api/v1/users/{alice.id}", headers=bob.auth).status_code == 404
 
 
+def test_the_only_active_admin_cannot_delete_their_account(app, client):
+    from tests.support.factories import make_admin
+
+    only = make_admin(app, client)
+    etag = client.get(ME, headers=only.auth).headers["ETag"]
+    refused = client.delete(ME, headers={**only.auth, "If-Match": etag})
+    assert refused.status_code == 409  # as demoting or deactivating them is
+    assert refused.get_json()["errors"]["json"]["_schema"]
+    assert client.get(ME, headers=only.auth).status_code == 200
+    make_admin(app, client)  # with another admin, they may go
+    assert client.delete(ME, headers={**only.auth, "If-Match": etag}).status_code == 204
+
+
 def test_public_and_private_views(client, alice, bob, admin):
     public = client.get(f"/api/v1/users/{alice.id}", headers=bob.auth)
     assert public.status_code == 200
