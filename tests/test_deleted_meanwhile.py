@@ -30,9 +30,8 @@ def _elsewhere(app, statement) -> None:
 
 
 def test_a_portrait_upload_whose_character_was_deleted_leaves_no_files(app, client, alice):
-    from sqlalchemy.orm.exc import StaleDataError
-
     from app.characters.models import Character
+    from app.errors import NotFound
     from app.extensions import db
     from app.portraits.service import replace_portrait
 
@@ -44,7 +43,7 @@ def test_a_portrait_upload_whose_character_was_deleted_leaves_no_files(app, clie
     with app.app_context():
         character = db.session.get(Character, character_id)  # read by the upload...
         _elsewhere(app, delete(Character).where(Character.id == character_id))  # ...deleted
-        with pytest.raises(StaleDataError):  # 412 over HTTP, not the 500 it used to be
+        with pytest.raises(NotFound):  # 404, as a GET would say (it used to be a 500)
             replace_portrait(character=character, upload=image)
         root = Path(app.config["PORTRAIT_DIR"])
         assert not [path for path in root.rglob(f"{character_id}-*") if path.is_file()]

@@ -113,6 +113,9 @@ def test_errors_every_operation_of_a_kind_can_answer_are_documented(spec):
                 assert status in responses, (path, method, status)
         if path.startswith("/api/"):
             assert "503" in responses, (path, method)  # the database is down
+        names = {p.get("name") for p in operation.get("parameters", [])}
+        if method == "get" and "If-None-Match" in names:
+            assert "412" in responses, (path, method)  # If-Match on a read
     components = spec["components"]["responses"]
     assert "WWW-Authenticate" in components["UNAUTHORIZED"]["headers"]
     for name in ("TOO_MANY_REQUESTS", "SERVICE_UNAVAILABLE"):

@@ -27,6 +27,7 @@ from webargs.flaskparser import FlaskParser
 
 from app.errors import (
     PROBLEM_MEDIA_TYPE,
+    BadRequest,
     MalformedJSON,
     PayloadTooLarge,
     UnsupportedMediaType,
@@ -97,17 +98,18 @@ class ProblemApi(flask_smorest.Api):
         * 400, 413 and 415 on every operation that takes a JSON body (malformed or empty JSON,
           a body over ``MAX_CONTENT_LENGTH``, another media type or a ``Content-Encoding``);
         * 503 on every API operation (the database is unreachable, or its schema not migrated);
+        * 412 on every conditional read (an ``If-Match`` that does not name the current version);
         * the ``Idempotent-Replayed`` header on the 201 of every operation that honours
           ``Idempotency-Key``.
         """
-        for status in (401, 400, 413, 415, 503):  # registers the lazy components
+        for status in (401, 400, 412, 413, 415, 503):  # registers the lazy components
             self.spec.components.get_ref("response", http.HTTPStatus(status).name)
         document = self.spec.to_dict()
         for path, operations in document.get("paths", {}).items():
             for method, operation in operations.items():
                 if method == "parameters" or not isinstance(operation, dict):
                     continue
-                _document_common_errors(path, operation)
+                _document_common_errors(path, method, operation)
         return document
 
     def _openapi_json(self) -> Any:
@@ -155,9 +157,12 @@ def _response_ref(status: int) -> dict[str, str]:
     return {"$ref": f"#/components/responses/{http.HTTPStatus(status).name}"}
 
 
-def _document_common_errors(path: str, operation: dict[str, Any]) -> None:
+def _document_common_errors(path: str, method: str, operation: dict[str, Any]) -> None:
     """See :meth:`ProblemApi.spec_dict`."""
     responses = operation.setdefault("responses", {})
+    conditional = any(p.get("name") == "If-None-Match" for p in operation.get("parameters", []))
+    if method == "get" and conditional:  # If-Match on a read (RFC 9110 13.1.1)
+        responses.setdefault("412", _response_ref(412))
     if operation.get("security") != []:
         responses.setdefault("401", _response_ref(401))
     if "application/json" in operation.get("requestBody", {}).get("content", {}):
@@ -365,13 +370,19 @@ class StrictParser(FlaskParser):
     def load_files(self, req: Request, schema: ma.Schema) -> Any:
         if req.mimetype != "multipart/form-data":
             raise UnsupportedMediaType("Send the file as multipart/form-data.")
-        repeated = {
+        if not req.mimetype_params.get("boundary"):
+            raise BadRequest("The multipart/form-data Content-Type has no boundary.")
+        if not req.files and not req.form and req.content_length:  # no part Werkzeug could read
+            raise BadRequest("The multipart body could not be read: no part in it.")
+        problems = {
             name: ["Send one file in this field, not several."]
             for name, files in req.files.lists()
             if len(files) > 1
         }
-        if repeated:  # webargs would take the first and drop the others without a word
-            raise ValidationFailed(errors={"files": repeated})
+        # text fields: a typo'd or extra one is refused, as unknown JSON members are
+        problems.update({name: ["Unknown field."] for name in req.form})
+        if problems:  # webargs would take the first file and drop the rest without a word
+            raise ValidationFailed(errors={"files": problems})
         return super().load_files(req, schema)
 
 

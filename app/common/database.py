@@ -40,7 +40,7 @@ from typing import Any
 
 from flask import Flask, current_app, g, has_request_context, request
 from flask_sqlalchemy.session import Session
-from sqlalchemy import event, exc
+from sqlalchemy import event, exc, text
 from sqlalchemy.engine import Connection, Engine
 
 log = logging.getLogger(__name__)
@@ -189,3 +189,17 @@ def is_foreign_key_violation(error: exc.IntegrityError) -> bool:
     if code is not None:
         return code == "23503"
     return "FOREIGN KEY constraint failed" in str(error.orig)  # sqlite3
+
+
+def lock_for_writing() -> None:
+    """On SQLite, take the database's write lock now, with a write that changes nothing.
+
+    PostgreSQL locks the rows a ``SELECT … FOR UPDATE`` reads, until the transaction ends;
+    SQLite has no row locks and ignores ``FOR UPDATE``, and a transaction there takes the
+    (single) write lock only at its first write. Called before such a read, this makes a
+    concurrent writer wait until the caller commits, as the row locks would, and the read see
+    every change committed before it. Nothing on PostgreSQL.
+    """
+    session = current_app.extensions["sqlalchemy"].session
+    if session.get_bind().dialect.name == "sqlite":
+        session.execute(text("UPDATE users SET id = id WHERE 0"))  # any table: SQLite locks all

@@ -8,7 +8,7 @@ from typing import Any
 from flask import Response, current_app, request
 from flask.views import MethodView
 from flask_smorest.fields import Upload
-from marshmallow import fields, validate
+from marshmallow import EXCLUDE, fields, validate
 
 from app.auth.policy import current_caller
 from app.characters import service as characters
@@ -44,6 +44,9 @@ SIZES = ("full", "thumb")
 
 
 class PortraitQuery(BaseSchema):
+    """Other query parameters are left alone (``unknown=EXCLUDE`` where it is used): image URLs
+    often carry a cache-busting one (``?v=3``)."""
+
     size = fields.String(
         load_default="full",
         validate=validate.OneOf(SIZES),
@@ -94,7 +97,7 @@ SIZE_PARAMETER = {
 
 @blp.route("/<uuid:character_id>/portrait")
 class Portrait(MethodView):
-    @blp.arguments(PortraitQuery, location="query")
+    @blp.arguments(PortraitQuery, location="query", unknown=EXCLUDE)
     @blp.doc(
         responses=IMAGE_RESPONSE,
         parameters=[

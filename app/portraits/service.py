@@ -9,8 +9,11 @@ from typing import BinaryIO
 
 from flask import current_app
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm.exc import StaleDataError
 
 from app.characters.models import Character
+from app.common.database import lock_for_writing
 from app.errors import NotFound, PayloadTooLarge, UnsupportedMediaType, ValidationFailed
 from app.extensions import db
 from app.portraits.processing import PortraitProcessingError, process_portrait
@@ -51,14 +54,25 @@ def replace_portrait(*, character: Character, upload: BinaryIO) -> Character:
         if is_transactional() and old and old != new:
             store.delete(character_id, old)  # in the same transaction as the switch
         db.session.commit()
-    except BaseException:
+    except BaseException as error:
         db.session.rollback()
         if not is_transactional():
             _drop_unreferenced(character_id, new)
+        if isinstance(error, StaleDataError | IntegrityError) and _is_gone(character_id):
+            # deleted while this upload was processed: what a later GET would say (the
+            # filesystem backend noticed a stale row, the database one a missing parent)
+            raise NotFound("No such character (it was deleted meanwhile).") from None
         raise
     if not is_transactional() and old and old != new:
         store.delete(character_id, old)
     return character
+
+
+def _is_gone(character_id: uuid.UUID) -> bool:
+    try:
+        return db.session.get(Character, character_id) is None
+    except Exception:  # the database is unavailable: keep the original error
+        return False
 
 
 def _drop_unreferenced(character_id: uuid.UUID, digest: str) -> None:
@@ -90,13 +104,20 @@ def delete_portrait(*, character: Character) -> None:
 
 
 def read_portrait(*, character: Character, rendition: str) -> bytes:
-    if character.portrait_digest is None:
-        raise NotFound("This character has no portrait.")
-    data = storage().read(character.id, character.portrait_digest, rendition)
-    if data is None:
-        log.error("portrait %s of %s is missing", character.portrait_digest, character.id)
-        raise NotFound("This character's portrait is missing.")
-    return data
+    """The image's bytes. When they are gone, the portrait was most likely replaced between
+    reading the character and reading its image (the old files go once the new one is
+    committed): the character is read again and its current image served (``character`` then
+    names it, for the ETag)."""
+    for attempt in (1, 2):
+        if character.portrait_digest is None:
+            raise NotFound("This character has no portrait.")
+        data = storage().read(character.id, character.portrait_digest, rendition)
+        if data is not None:
+            return data
+        if attempt == 1:
+            db.session.refresh(character)
+    log.error("portrait %s of %s is missing", character.portrait_digest, character.id)
+    raise NotFound("This character's portrait is missing.")
 
 
 def forget(files: list[tuple[uuid.UUID, str]]) -> None:
@@ -118,11 +139,14 @@ def portraits_of(*, owner_id: uuid.UUID) -> list[tuple[uuid.UUID, str]]:
         Character.portrait_digest.is_not(None)
     )
     statement = statement.where(Character.owner_id == owner_id).with_for_update()
+    lock_for_writing()  # SQLite has no row locks
     return [(row[0], row[1]) for row in db.session.execute(statement).all()]
 
 
 def collect_garbage() -> int:
-    """Delete stored portraits no character points at, and dead uploads' temporary files."""
+    """Delete stored portraits no character points at (an hour old at least), and dead uploads'
+    temporary files; the number of portraits (a full image and its thumbnail each) and
+    temporary files removed."""
     store = storage()
     rows = db.session.execute(
         select(Character.id, Character.portrait_digest).where(
@@ -131,12 +155,15 @@ def collect_garbage() -> int:
     ).all()
     referenced = {(row[0], row[1]) for row in rows}
     removed = 0
-    for key in list(store.stored()):
+    # an upload's files are written before its character points at them: files younger than
+    # this may belong to an upload that has not committed yet (the database backend's blobs
+    # are in that upload's transaction, unseen until it commits)
+    cutoff = time.time() - ABANDONED_UPLOAD_SECONDS
+    for key in list(store.stored(older_than=cutoff)):
         if key not in referenced:
             store.delete(*key)
             removed += 1
     if isinstance(store, FilesystemStorage):
-        cutoff = time.time() - ABANDONED_UPLOAD_SECONDS  # younger ones may still be uploading
         for leftover in store.leftovers():
             if leftover.stat().st_mtime < cutoff:
                 leftover.unlink(missing_ok=True)

@@ -19,7 +19,7 @@ import os
 import tempfile
 import uuid
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Protocol
 
@@ -42,8 +42,9 @@ class PortraitStorage(Protocol):
     def delete(self, character_id: uuid.UUID, digest: str) -> None:
         """Remove both renditions; missing ones are fine."""
 
-    def stored(self) -> Iterator[tuple[uuid.UUID, str]]:
-        """Every (character id, digest) held, for garbage collection."""
+    def stored(self, older_than: float | None = None) -> Iterator[tuple[uuid.UUID, str]]:
+        """Every (character id, digest) held, for garbage collection; with ``older_than`` (a
+        time), only those written before it."""
 
 
 class FilesystemStorage:
@@ -80,12 +81,15 @@ class FilesystemStorage:
             with contextlib.suppress(FileNotFoundError):
                 self._path(character_id, digest, rendition).unlink()
 
-    def stored(self) -> Iterator[tuple[uuid.UUID, str]]:
+    def stored(self, older_than: float | None = None) -> Iterator[tuple[uuid.UUID, str]]:
         seen: set[tuple[uuid.UUID, str]] = set()
         for path in self.root.glob("*/*.webp"):
             try:
                 character_id = uuid.UUID(path.name[:36])
-            except ValueError:
+                written = path.stat().st_mtime
+            except (ValueError, FileNotFoundError):
+                continue
+            if older_than is not None and written >= older_than:
                 continue
             digest = path.name[37:].split("-")[0]
             if (character_id, digest) not in seen:
@@ -134,10 +138,12 @@ class DatabaseStorage:
             )
         )
 
-    def stored(self) -> Iterator[tuple[uuid.UUID, str]]:
-        rows = db.session.execute(
-            select(PortraitBlob.character_id, PortraitBlob.digest).distinct()
-        ).all()
+    def stored(self, older_than: float | None = None) -> Iterator[tuple[uuid.UUID, str]]:
+        statement = select(PortraitBlob.character_id, PortraitBlob.digest).distinct()
+        if older_than is not None:
+            written_before = datetime.fromtimestamp(older_than, tz=UTC)
+            statement = statement.where(PortraitBlob.created_at < written_before)
+        rows = db.session.execute(statement).all()
         yield from ((row[0], row[1]) for row in rows)
 
 

@@ -6,13 +6,14 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import false, or_, select, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
 
 from app.auth import passwords
 from app.auth.models import LoginSession
 from app.auth.policy import Viewer
+from app.common.database import lock_for_writing
 from app.common.pagination import Page, contains, order_by_clause, paginate
 from app.common.types import utcnow
 from app.errors import Conflict, NotFound, ProblemError, ValidationFailed, field_errors
@@ -159,12 +160,10 @@ def _another_active_admin(user: User) -> bool:
     caller commits: two admins demoting (or deleting) each other at the same moment are then
     serialised, and the second sees that the first is gone.
 
-    PostgreSQL locks the active admins' rows (``FOR UPDATE``, in id order: no deadlock).
-    SQLite has no row locks and ignores ``FOR UPDATE``: a write that changes nothing takes the
-    database's write lock first, so the count sees every change committed before it.
+    PostgreSQL locks the active admins' rows (``FOR UPDATE``, in id order: no deadlock);
+    SQLite, which has no row locks, its write lock (:func:`lock_for_writing`).
     """
-    if db.session.get_bind().dialect.name == "sqlite":
-        db.session.execute(update(User).where(false()).values(role=User.role))
+    lock_for_writing()
     admins = db.session.scalars(
         select(User.id)
         .where(User.role == "admin", User.is_active.is_(True))

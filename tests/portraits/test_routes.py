@@ -298,10 +298,40 @@ def test_gc_removes_orphans(web, backend_app, owner):
         storage().put(uuid.UUID(character_id), "f" * 64, {"full": b"x", "thumb": b"y"})
         db.session.commit()
     assert len(stored(backend_app)) == 2
+    # a fresh orphan may be an upload that has not committed yet: kept for an hour
+    result = backend_app.test_cli_runner().invoke(args=["portraits", "gc"])
+    assert "Removed 0 orphaned" in result.output and len(stored(backend_app)) == 2
+    _age(backend_app, uuid.UUID(character_id), "f" * 64, hours=2)
     result = backend_app.test_cli_runner().invoke(args=["portraits", "gc"])
     assert "Removed 1" in result.output
     assert len(stored(backend_app)) == 1
     assert web.get(f"{BASE}/{character_id}/portrait", headers=owner.auth).status_code == 200
+
+
+def _age(app, character_id: uuid.UUID, digest: str, *, hours: float) -> None:
+    """Make a stored portrait look ``hours`` old (its files' times, or its blobs' rows)."""
+    import os
+    import time
+    from datetime import UTC, datetime, timedelta
+
+    from sqlalchemy import update
+
+    from app.extensions import db
+    from app.portraits.storage import FilesystemStorage, PortraitBlob, storage
+
+    with app.app_context():
+        store = storage()
+        if isinstance(store, FilesystemStorage):
+            then = time.time() - hours * 3600
+            for rendition in ("full", "thumb"):
+                os.utime(store._path(character_id, digest, rendition), (then, then))
+        else:
+            db.session.execute(
+                update(PortraitBlob)
+                .where(PortraitBlob.character_id == character_id, PortraitBlob.digest == digest)
+                .values(created_at=datetime.now(UTC) - timedelta(hours=hours))
+            )
+            db.session.commit()
 
 
 def test_two_files_in_the_field_are_422(web, owner):
@@ -326,3 +356,57 @@ def test_if_none_match_star_is_304_while_there_is_a_portrait(web, owner):
     response = web.get(f"{BASE}/{character_id}/portrait", headers=star)
     assert response.status_code == 304
     assert response.headers["Cache-Control"] == "private, no-cache"
+
+
+def test_a_portrait_replaced_while_it_is_read_is_served_not_404(web, backend_app, owner):
+    # the read has the character (its old image) in hand when the replacement commits and
+    # removes the old files: it then serves the new image, as its character now says
+    from app.characters.models import Character
+    from app.extensions import db
+    from app.portraits.service import read_portrait
+
+    character_id, tag = new_character(web, owner)
+    tag = upload(web, owner, character_id, image_bytes("PNG", (40, 30)), tag).headers["ETag"]
+    with backend_app.app_context():
+        character = db.session.get(Character, uuid.UUID(character_id))
+        old_digest = character.portrait_digest
+        db.session.commit()  # the read's own statements are over: the replacement may commit
+        replaced = upload(web, owner, character_id, image_bytes("PNG", (50, 20)), tag)
+        assert replaced.status_code == 200
+        data = read_portrait(character=character, rendition="full")
+        assert character.portrait_digest != old_digest
+        assert Image.open(io.BytesIO(data)).size == (50, 20)
+
+
+def test_a_cache_busting_query_parameter_is_ignored_but_a_bad_size_is_not(web, owner):
+    character_id, tag = new_character(web, owner)
+    upload(web, owner, character_id, image_bytes("PNG", (40, 30)), tag)
+    url = f"{BASE}/{character_id}/portrait"
+    assert web.get(f"{url}?v=3", headers=owner.auth).status_code == 200
+    assert web.get(f"{url}?size=thumb&v=3", headers=owner.auth).status_code == 200
+    assert web.get(f"{url}?size=huge", headers=owner.auth).status_code == 422
+
+
+def test_multipart_that_is_broken_or_carries_other_fields(web, owner):
+    character_id, tag = new_character(web, owner)
+    url = f"{BASE}/{character_id}/portrait"
+    headers = {**owner.auth, "If-Match": tag}
+    png = image_bytes("PNG", (40, 30))
+    extra = web.put(
+        url,
+        data={"file": (io.BytesIO(png), "p.png"), "comment": "hello"},
+        headers=headers,
+        content_type="multipart/form-data",
+    )
+    assert extra.status_code == 422  # as an unknown JSON member would be
+    assert extra.get_json()["errors"]["files"]["comment"] == ["Unknown field."]
+    no_boundary = web.put(url, data=b"--x\r\n", headers=headers, content_type="multipart/form-data")
+    assert no_boundary.status_code == 400
+    garbage = web.put(
+        url,
+        data=b"not multipart at all",
+        headers=headers,
+        content_type="multipart/form-data; boundary=zz",
+    )
+    assert garbage.status_code == 400
+    assert web.get(f"{BASE}/{character_id}", headers=owner.auth).get_json()["portrait"] is None
