@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 
 import pytest
 import requests
@@ -11,15 +12,24 @@ import requests
 from tests.support.servers import Gunicorn
 
 
-@pytest.fixture(scope="module")
-def server(app, database_url, tmp_path_factory):
-    env = {
+def production_env(database_url: str, portraits: Path, **overrides: str) -> dict[str, str]:
+    """Production settings for a gunicorn of these tests (its defaults, rate limits included)."""
+    return {
         "APP_ENV": "production",
         "SECRET_KEY": "a-production-grade-secret-key-for-the-test-server-0123",
         "DATABASE_URL": database_url,
-        "PORTRAIT_DIR": str(tmp_path_factory.mktemp("portraits")),
-        "CORS_ORIGINS": "https://app.example.com",
+        "PORTRAIT_DIR": str(portraits),
+        **overrides,
     }
+
+
+@pytest.fixture(scope="module")
+def server(app, database_url, tmp_path_factory):
+    env = production_env(
+        database_url,
+        tmp_path_factory.mktemp("portraits"),
+        CORS_ORIGINS="https://app.example.com",
+    )
     with Gunicorn(env, workers=2) as gunicorn:
         yield gunicorn
 
@@ -86,13 +96,7 @@ def test_stdout_is_one_json_object_per_line(server):
 
 
 def test_start_up_clears_only_old_metric_samples(app, database_url, tmp_path):
-    env = {
-        "APP_ENV": "production",
-        "SECRET_KEY": "a-production-grade-secret-key-for-the-test-server-0123",
-        "DATABASE_URL": database_url,
-        "PORTRAIT_DIR": str(tmp_path / "portraits"),
-        "RATELIMIT_STORAGE_URI": "memory://",
-    }
+    env = production_env(database_url, tmp_path / "portraits")
     gunicorn = Gunicorn(env, workers=2)
     samples = tmp_path / "shared"  # a directory named by mistake, holding other files
     (samples / "keep" / "sub").mkdir(parents=True)
@@ -111,14 +115,12 @@ def test_memory_rate_limits_hold_across_the_workers_of_an_instance(app, database
     # counting on its own let a client sign in (workers x the limit) times a minute
     from tests.support.concurrency import simultaneously
 
-    env = {
-        "APP_ENV": "production",
-        "SECRET_KEY": "a-production-grade-secret-key-for-the-test-server-0123",
-        "DATABASE_URL": database_url,
-        "PORTRAIT_DIR": str(tmp_path / "portraits"),
-        "RATELIMIT_STORAGE_URI": "memory://",
-        "RATELIMIT_LOGIN": "4 per minute",
-    }
+    env = production_env(
+        database_url,
+        tmp_path / "portraits",
+        RATELIMIT_STORAGE_URI="memory://",
+        RATELIMIT_LOGIN="4 per minute",
+    )
     with Gunicorn(env, workers=3) as gunicorn:
         body = {"email": "nobody@example.com", "password": "not the password"}
 
