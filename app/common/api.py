@@ -350,6 +350,20 @@ class StrictParser(FlaskParser):
         "files": ma.RAISE,
     }
 
+    def load_querystring(self, req: Request, schema: ma.Schema) -> Any:
+        """The query string; a parameter that takes one value and is given several is 422
+        (the first one would be used, and the others, in the ``Link`` URLs too, ignored)."""
+        repeated = {
+            name: ["Give this parameter once."]
+            for name, values in req.args.lists()
+            if len(values) > 1
+            and name in schema.fields
+            and not isinstance(schema.fields[name], ma.fields.List)
+        }
+        if repeated:
+            raise ValidationFailed(errors={"query": repeated})
+        return super().load_querystring(req, schema)
+
     def _raw_load_json(self, req: Request) -> Any:
         raw = request_body(req)
         if not raw:

@@ -99,6 +99,9 @@ def test_no_items_at_all(probe):
         "page=%202",
         "page=%D9%A1",  # an Arabic-Indic digit one
         "page_size=%D9%A5",
+        # one value each: the first was used, the others dropped (and kept in Link)
+        "page_size=1&page_size=2",
+        "sort=name&sort=-name",
     ],
 )
 def test_bad_paging_parameters_are_422(probe, query):
