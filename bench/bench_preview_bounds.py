@@ -96,13 +96,6 @@ def definitions() -> dict[str, dict[str, Any] | None]:
         "names": {
             # a name must be able to be non-empty: one list of "b", then 9,098 that may add
             # nothing (each list is drawn from even when it has one part)
-            "grammar-cut": {
-                "grammars": {"g": {"origin": ["#b#" * 4990], "b": ["x" * 39022]}},
-                "fields": [
-                    {"key": f"f{i}", "type": "text", "grammar": "g", "max_length": 1}
-                    for i in range(FIELDS)
-                ],
-            },
             "names": {"n": {"parts": [["b"]] + [["", "a"]] * 98 + [[""]] * 9000}},
             "fields": [{"key": f"f{i}", "type": "name", "generator": "n"} for i in range(FIELDS)],
         },
