@@ -15,7 +15,7 @@ from sqlalchemy.orm.attributes import flag_modified
 
 from app.auth.policy import Viewer, can_read_template, can_write_template
 from app.character_templates.models import Template, TemplateTag, TemplateVersion
-from app.common.database import is_foreign_key_violation
+from app.common.database import is_foreign_key_violation, row_is_gone
 from app.common.fastjson import dumps, encoded_size
 from app.common.pagination import (
     Page,
@@ -192,7 +192,7 @@ def create_template(
             raise
         db.session.rollback()  # the forked template (or the account) was deleted meanwhile
         forked_from = data.get("forked_from")
-        if forked_from is not None and db.session.get(Template, forked_from) is None:
+        if forked_from is not None and row_is_gone(Template, forked_from):
             raise NotFound("No such template.") from None
         raise Unauthorized("This account no longer exists.") from None
     return template

@@ -21,7 +21,7 @@ from app.character_templates import service as templates
 from app.character_templates.models import Template
 from app.characters import views
 from app.characters.models import Character, search_pieces
-from app.common.database import connection, is_foreign_key_violation
+from app.common.database import connection, is_foreign_key_violation, row_is_gone
 from app.common.fastjson import encoded_size
 from app.common.idempotency import record_created
 from app.common.pagination import (
@@ -389,7 +389,7 @@ def _insert(owner: Author, values: dict[str, Any]) -> views.CharacterView:
         if not is_foreign_key_violation(error):
             raise
         db.session.rollback()  # the template (or the account) was deleted since it was read
-        if row["template_id"] is not None and db.session.get(Template, row["template_id"]) is None:
+        if row["template_id"] is not None and row_is_gone(Template, row["template_id"]):
             raise _no_such_template() from None
         raise Unauthorized("This account no longer exists.") from None
     return views.from_values(row, owner)

@@ -34,6 +34,7 @@ from app.errors import (
     ValidationFailed,
     handle_exception,
 )
+from app.generation.cleaning import text_fault
 
 MAX_JSON_DEPTH = 32
 F = TypeVar("F", bound=Callable[..., Any])
@@ -176,13 +177,8 @@ def _document_common_errors(path: str, method: str, operation: dict[str, Any]) -
 
 
 def _bad_string(value: str) -> str | None:
-    if "\x00" in value:
-        return "Must not contain NUL characters."
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:  # a lone surrogate such as "\ud800": not a Unicode string
-        return "Must be valid Unicode (no lone surrogate code points)."
-    return None
+    fault = text_fault(value)
+    return f"{fault[:1].upper()}{fault[1:]}." if fault else None
 
 
 def _walk_json(value: Any) -> None:

@@ -68,6 +68,12 @@ def _tags(header: str) -> list[str]:
     return [part.strip() for part in header.split(",") if part.strip()]
 
 
+def _if_match_holds(header: str, etag: str) -> bool:
+    """Whether an ``If-Match`` header names ``etag`` (compared strongly) or is ``*``."""
+    tags = _tags(header)
+    return "*" in tags or etag in tags
+
+
 def check_if_match(resource: Versioned, salt: str = "", *, required: bool = True) -> None:
     """Compare ``If-Match`` with the resource's current ETag (strongly). Without the header:
     428 where it is ``required``, else nothing to check (an If-Match that is sent is always
@@ -77,12 +83,10 @@ def check_if_match(resource: Versioned, salt: str = "", *, required: bool = True
         raise PreconditionRequired(
             "This request requires an If-Match header with the resource's ETag."
         )
-    if header is not None:
-        tags = _tags(header)
-        if "*" not in tags and etag_for(resource, salt) not in tags:
-            raise PreconditionFailed(
-                "The resource has changed since you read it; GET it again and retry."
-            )
+    if header is not None and not _if_match_holds(header, etag_for(resource, salt)):
+        raise PreconditionFailed(
+            "The resource has changed since you read it; GET it again and retry."
+        )
     check_if_none_match_on_write(resource, salt)
 
 
@@ -99,10 +103,8 @@ def check_if_match_on_read(etag: str) -> None:
     """RFC 9110 13.1.1: a read whose ``If-Match`` names neither ``*`` nor the current version
     is 412 (a client asking for exactly what it read before, not whatever is there now)."""
     header = request.headers.get("If-Match")
-    if header is not None:
-        tags = _tags(header)
-        if "*" not in tags and etag not in tags:
-            raise PreconditionFailed("If-Match does not name the resource's current version.")
+    if header is not None and not _if_match_holds(header, etag):
+        raise PreconditionFailed("If-Match does not name the resource's current version.")
 
 
 def matches_if_none_match(etag: str) -> bool:

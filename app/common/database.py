@@ -191,6 +191,17 @@ def is_foreign_key_violation(error: exc.IntegrityError) -> bool:
     return "FOREIGN KEY constraint failed" in str(error.orig)  # sqlite3
 
 
+def row_is_gone(model: type, key: Any) -> bool:
+    """Asked after a failed write was rolled back: whether the ``model`` row ``key`` no longer
+    exists (a concurrent request deleted it). False when that cannot be told (the database is
+    unreachable), so that the caller keeps its original error."""
+    session = current_app.extensions["sqlalchemy"].session
+    try:
+        return session.get(model, key) is None
+    except exc.SQLAlchemyError:
+        return False
+
+
 def lock_for_writing() -> None:
     """On SQLite, take the database's write lock now, with a write that changes nothing.
 

@@ -17,6 +17,8 @@ import math
 from collections.abc import Callable, Mapping
 from fractions import Fraction
 
+from .cleaning import text_fault
+
 __all__ = [
     "BOOL",
     "FUNCTIONS",
@@ -246,14 +248,11 @@ def _check_constant(value: object) -> None:
     if isinstance(value, bool):
         return
     if isinstance(value, str):
-        # an escape in a string literal ('\\x00', '\\ud800') can spell what JSON text may not
-        # (checked here, not by app.common.api's body check: the engine imports only the stdlib)
-        if "\x00" in value:
-            raise ExpressionError("a string must not contain NUL characters")
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError:
-            raise ExpressionError("a string must be valid Unicode (no lone surrogates)") from None
+        # an escape in a string literal ('\\x00', '\\ud800') can spell what a JSON body may
+        # not (app.common.api checks bodies with the same text_fault)
+        fault = text_fault(value)
+        if fault:
+            raise ExpressionError(f"a string {fault}")
         return
     if isinstance(value, int):
         if not -LIMIT <= value <= LIMIT:

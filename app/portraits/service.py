@@ -13,7 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
 
 from app.characters.models import Character
-from app.common.database import lock_for_writing
+from app.common.database import lock_for_writing, row_is_gone
 from app.errors import NotFound, PayloadTooLarge, UnsupportedMediaType, ValidationFailed
 from app.extensions import db
 from app.portraits.processing import PortraitProcessingError, process_portrait
@@ -58,7 +58,9 @@ def replace_portrait(*, character: Character, upload: BinaryIO) -> Character:
         db.session.rollback()
         if not is_transactional():
             _drop_unreferenced(character_id, new)
-        if isinstance(error, StaleDataError | IntegrityError) and _is_gone(character_id):
+        if isinstance(error, StaleDataError | IntegrityError) and row_is_gone(
+            Character, character_id
+        ):
             # deleted while this upload was processed: what a later GET would say (the
             # filesystem backend noticed a stale row, the database one a missing parent)
             raise NotFound("No such character (it was deleted meanwhile).") from None
@@ -66,13 +68,6 @@ def replace_portrait(*, character: Character, upload: BinaryIO) -> Character:
     if not is_transactional() and old and old != new:
         store.delete(character_id, old)
     return character
-
-
-def _is_gone(character_id: uuid.UUID) -> bool:
-    try:
-        return db.session.get(Character, character_id) is None
-    except Exception:  # the database is unavailable: keep the original error
-        return False
 
 
 def _drop_unreferenced(character_id: uuid.UUID, digest: str) -> None:
