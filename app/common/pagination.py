@@ -52,7 +52,8 @@ PAGINATION_HEADERS = {
         'above 1,000 may be estimates, flagged `"total_exact": false`; such lists are served '
         "10,000 items deep (`last_page` is the last one served). A search (`q`) expected to "
         "match more than 500 items is not counted: its total is an estimate, flagged the same "
-        "way, until its last page, whose total is exact.",
+        "way, until its last page, whose total is exact. An estimate never hides an item: "
+        "`next_page` is given while more follow, so following it reaches every item.",
         "schema": {"type": "string"},
         "example": '{"total": 45, "total_pages": 3, "first_page": 1, "last_page": 3, '
         '"page": 2, "previous_page": 1, "next_page": 3}',
@@ -301,7 +302,9 @@ def paginate(
     false``; such large lists are served MAX_OFFSET items deep (deeper pages are 422: narrow the
     list with filters, or reverse the sort). Shallow pages come with their count in the same
     query; deep ones (from DEFERRED_JOIN_OFFSET) are counted first, so a page past the last is
-    answered without asking for it.
+    answered without asking for it — where the count is exact. An estimate may be short of the
+    table or beyond it (see settled_total), so a deep page of an estimated list is always asked
+    for, with one row more.
 
     ``search`` is a substring search (``?q=``) that ``statement`` does not yet filter on (see
     :class:`Search`). Its matches cannot be counted without visiting each one: the trigram
@@ -376,11 +379,29 @@ def paginate(
             "or reverse the sort to reach the rest.",
             errors={"query": {"page": [f"At most page {deepest_page(page_size)} here."]}},
         )
-    if items is None:  # deep (a page past the last needs no asking)
+    if items is None and exact:  # deep (a page past the last needs no asking)
         items = [] if offset >= total else _page_items(derived, rows, page_size, offset, values)
-        if not exact and 0 < len(items) < page_size:  # the last page after all
-            total, exact = offset + len(items), True
+    elif items is None:  # deep, and the total is an estimate: the page itself says more
+        found = _page_items(derived, rows, page_size + 1, offset, values)
+        items = found[:page_size]
+        total, exact = settled_total(total, offset, page_size, len(found))
     return Page(items=items, total=total, page=page, page_size=page_size, total_exact=exact)
+
+
+def settled_total(estimate: int, offset: int, page_size: int, found: int) -> tuple[int, bool]:
+    """The total of a list whose count was estimated, and whether it is exact, once the page at
+    ``offset`` was asked for ``page_size`` + 1 rows and ``found`` came back.
+
+    The estimate comes from the planner's statistics, which lag behind the table (rows added
+    since the last ANALYZE are not in them), so it may be short of the page or beyond the end.
+    The page settles what it can: a row past the page means another page follows, so the total
+    is at least that far; a short page is the last one, so the total is exact; an empty page
+    is past the end, so the total is no further than ``offset`` (still an estimate)."""
+    if found > page_size:
+        return max(estimate, offset + found), False
+    if found > 0:
+        return offset + found, True
+    return min(estimate, offset), False
 
 
 def _page_items(

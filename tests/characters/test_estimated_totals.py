@@ -1,0 +1,169 @@
+"""Lists whose total is an estimate serve every item, however wrong the estimate (PostgreSQL).
+
+Above 1,000 matches the total is the planner's estimate (app.common.pagination), which comes
+from statistics that lag behind the table: a user whose characters were all added since the
+last ANALYZE is estimated at a few rows, and one who deleted many since at too many. Following
+``next`` must still reach every item exactly once, and the last page's total is exact.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import delete, insert, text
+
+from tests.support.factories import make_account
+
+pytestmark = pytest.mark.postgres_only
+
+
+def _rows(owner_id: str, count: int, prefix: str) -> list[dict]:
+    now = datetime.now(UTC)
+    return [
+        {
+            "id": uuid.uuid4(), "owner_id": uuid.UUID(owner_id), "name": f"{prefix}{n:05}",
+            "attributes": {}, "backstory": "", "is_public": True,
+            "created_at": now - timedelta(seconds=n), "updated_at": now, "row_version": 1,
+        }
+        for n in range(count)
+    ]  # fmt: skip
+
+
+@pytest.fixture
+def frozen_statistics(app) -> Iterator[None]:
+    """No autovacuum ANALYZE of the characters table while the test runs: its statistics stay
+    as the test left them."""
+    from app.extensions import db
+
+    with app.app_context():
+        db.session.execute(text("ALTER TABLE characters SET (autovacuum_enabled = false)"))
+        db.session.commit()
+    yield
+    with app.app_context():
+        db.session.execute(text("ALTER TABLE characters RESET (autovacuum_enabled)"))
+        db.session.commit()
+
+
+def _insert(app, rows: list[dict], *, analyze: bool = False) -> None:
+    from app.characters.models import Character
+    from app.extensions import db
+
+    with app.app_context():
+        if rows:
+            db.session.execute(insert(Character), rows)
+            db.session.commit()
+        if analyze:
+            db.session.execute(text("ANALYZE characters"))
+            db.session.commit()
+
+
+def _walk(client, account, url: str) -> tuple[list[str], dict, int]:
+    """Every item's id reached by following ``next`` from page 1; the last page's
+    X-Pagination; the number of pages asked for."""
+    ids: list[str] = []
+    page, asked = 1, 0
+    while True:
+        asked += 1
+        assert asked < 100, "next links never end"
+        response = client.get(f"{url}&page={page}", headers=account.auth)
+        assert response.status_code == 200, response.get_json()
+        meta = json.loads(response.headers["X-Pagination"])
+        ids += [item["id"] for item in response.get_json()]
+        if "next_page" not in meta:
+            return ids, meta, asked
+        assert 'rel="next"' in response.headers["Link"]
+        page = meta["next_page"]
+
+
+def _others(client, app) -> None:
+    """A table of 100 other owners' characters, analysed: the statistics the tests start from."""
+    from app.extensions import db
+    from app.users.models import User
+
+    now = datetime.now(UTC)
+    users = [
+        {
+            "id": uuid.uuid4(), "email": f"other{n}@example.com", "username": f"other{n}",
+            "username_key": f"other{n}", "password_hash": "x", "display_name": "o", "bio": "",
+            "role": "user", "is_active": True, "created_at": now, "updated_at": now,
+            "row_version": 1,
+        }
+        for n in range(100)
+    ]  # fmt: skip
+    with app.app_context():
+        db.session.execute(insert(User), users)
+        db.session.commit()
+    _insert(app, [row for user in users for row in _rows(str(user["id"]), 20, "other")])
+    _insert(app, [], analyze=True)
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "scope=mine&sort=name",
+        "scope=mine&sort=-created_at",
+        "scope=mine&q=grown",
+        "scope=public&q=grown&sort=name",
+    ],
+)
+def test_a_list_the_statistics_underestimate_serves_every_item(
+    app, client, frozen_statistics, query
+):
+    _others(client, app)
+    owner = make_account(client)
+    _insert(app, _rows(owner.id, 1_250, "grown"))  # since the last ANALYZE
+    expected = {str(row) for row in _ids_of(app, owner.id)}
+
+    ids, last, _ = _walk(client, owner, f"/api/v1/characters?{query}&page_size=100")
+
+    assert len(ids) == len(set(ids)) == 1_250
+    assert set(ids) == expected
+    assert last["total"] == 1_250 and "total_exact" not in last
+
+    # a deep page asked for directly (not reached through the links) has its rows too
+    page = client.get(f"/api/v1/characters?{query}&page_size=100&page=12", headers=owner.auth)
+    assert len(page.get_json()) == 100
+    meta = json.loads(page.headers["X-Pagination"])
+    assert meta["next_page"] == 13 and meta["total"] >= 1_201
+
+
+def test_a_list_the_statistics_overestimate_ends_at_its_last_item(app, client, frozen_statistics):
+    from app.characters.models import Character
+    from app.extensions import db
+
+    _others(client, app)
+    owner = make_account(client)
+    rows = _rows(owner.id, 2_000, "shrunk")
+    _insert(app, rows, analyze=True)
+    with app.app_context():  # 800 go after the ANALYZE: the estimate stays near 2,000
+        gone = [row["id"] for row in rows[1_200:]]
+        db.session.execute(delete(Character).where(Character.id.in_(gone)))
+        db.session.commit()
+
+    url = "/api/v1/characters?scope=mine&sort=name&page_size=100"
+    first = client.get(url, headers=owner.auth)
+    assert json.loads(first.headers["X-Pagination"])["total"] > 1_500  # the estimate
+    ids, last, asked = _walk(client, owner, url)
+    assert len(ids) == len(set(ids)) == 1_200 and asked == 12
+    assert last["total"] == 1_200 and "total_exact" not in last
+
+    # the estimate's last page is past the end: empty, and it says so
+    past = client.get(f"{url}&page=15", headers=owner.auth)
+    assert past.status_code == 200 and past.get_json() == []
+    meta = json.loads(past.headers["X-Pagination"])
+    assert "next_page" not in meta and "page" not in meta
+    assert meta["total"] <= 1_400 and meta["total_exact"] is False
+
+
+def _ids_of(app, owner_id: str) -> list[uuid.UUID]:
+    from sqlalchemy import select
+
+    from app.characters.models import Character
+    from app.extensions import db
+
+    with app.app_context():
+        return list(db.session.scalars(select(Character.id).where(Character.owner_id == owner_id)))
