@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
@@ -86,3 +88,64 @@ def test_migrations_are_not_cut_short_by_the_request_statement_timeout(tmp_path)
         connection.close()
     finally:
         drop_pg_database(url)
+
+
+def test_characters_whose_template_was_deleted_lose_its_seed_and_versions(tmp_path):
+    """Migration 5fa10b613398 clears, on characters whose template had been deleted, the seed,
+    template version, generator version and rerolls they were made with; nothing else."""
+    from flask_migrate import upgrade
+    from sqlalchemy import text
+
+    url = create_pg_database(SERVER_URL, prefix="cf_migrate") if SERVER_URL else None
+    try:
+        app = create_app(base_config(url or f"sqlite:///{tmp_path / 'm.db'}", tmp_path))
+        with app.app_context():
+            upgrade(revision="e2a7c9d41f58")
+            with db.engine.begin() as connection:
+                connection.execute(
+                    text(
+                        "INSERT INTO users (id, email, username, username_key, password_hash, "
+                        "display_name, bio, role, is_active, created_at, updated_at, row_version) "
+                        "VALUES ('00000000-0000-0000-0000-0000000000aa', 'm@example.com', 'm', "
+                        "'m', 'x', 'm', '', 'user', true, '2026-11-26 00:00:00', "
+                        "'2026-11-26 00:00:00', 1)"
+                    )
+                )
+                for number, seed in ((1, 7), (2, None)):  # an orphan, and a free-form one
+                    connection.execute(
+                        text(
+                            "INSERT INTO characters (id, owner_id, name, template_version, seed, "
+                            "generator_version, rerolls, attributes, backstory, is_public, "
+                            "created_at, updated_at, row_version) VALUES (:id, "
+                            "'00000000-0000-0000-0000-0000000000aa', :name, :version, :seed, "
+                            ":generator, :rerolls, '{\"str\": 12}', '', false, "
+                            "'2026-11-26 00:00:00', '2026-11-26 00:00:00', 1)"
+                        ),
+                        {
+                            "id": f"00000000-0000-0000-0000-00000000000{number}",
+                            "name": f"Kept {number}",
+                            "version": 3 if seed else None,
+                            "seed": seed,
+                            "generator": "1" if seed else None,
+                            "rerolls": '{"str": 2}' if seed else None,
+                        },
+                    )
+            upgrade()
+            with db.engine.connect() as connection:
+                rows = connection.execute(
+                    text(
+                        "SELECT name, template_version, seed, generator_version, rerolls, "
+                        "attributes FROM characters ORDER BY name"
+                    )
+                ).all()
+            db.engine.dispose()
+        # PostgreSQL's json columns come back parsed, SQLite's text as text
+        attributes = [row[5] if isinstance(row[5], dict) else json.loads(row[5]) for row in rows]
+        assert [tuple(row[:5]) for row in rows] == [
+            ("Kept 1", None, None, None, None),
+            ("Kept 2", None, None, None, None),
+        ]
+        assert attributes == [{"str": 12}, {"str": 12}]
+    finally:
+        if url:
+            drop_pg_database(url)

@@ -103,7 +103,8 @@ class TemplateById(MethodView):
     def delete(self, template_id: uuid.UUID) -> None:
         """Delete a template (`If-Match`). Characters made from it keep their data.
 
-        Their `template_id` becomes null and their attributes are then validated as
+        They become characters without a template: `template_id`, `seed`, `template_version`
+        and `generator_version` become null, and their attributes are then validated as
         free-form. Built-in templates can be deleted by admins only. 204; 412 when `If-Match`
         is stale.
         """

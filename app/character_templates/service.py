@@ -8,7 +8,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import Select, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload, undefer
 from sqlalchemy.orm.attributes import flag_modified
@@ -224,9 +224,37 @@ def update_template(*, template: Template, data: dict[str, Any]) -> Template:
 
 
 def delete_template(*, template: Template) -> None:
-    """Characters made from it keep their data; their template_id becomes null (FK SET NULL)."""
+    """Characters made from it keep their data and become characters without a template
+    (:func:`release_characters`)."""
+    release_characters(select(Template.id).where(Template.id == template.id))
     db.session.delete(template)
     db.session.commit()
+
+
+def release_characters(templates: Select[tuple[uuid.UUID]]) -> None:
+    """Before the ``templates`` (a select of their ids) are deleted, in the same transaction:
+    the characters made from them become characters without a template. The foreign key sets
+    their ``template_id`` to null; this clears what only had a meaning with the template — the
+    ``seed``, ``template_version``, ``generator_version`` and ``rerolls`` it was made with — as
+    API.md has them for any character without a template. Their attributes are kept, and are
+    validated free-form from then on.
+
+    The templates' rows are locked first (``FOR UPDATE``, PostgreSQL): a character being made
+    from one of them is waited for, and none can be made until the deletion commits (its
+    foreign key check then fails: 422), so no character is left holding a seed without its
+    template.
+    """
+    from app.characters.models import Character
+
+    ids = db.session.scalars(templates.with_for_update()).all()
+    if not ids:
+        return
+    db.session.execute(
+        update(Character)
+        .where(Character.template_id.in_(ids))
+        .values(seed=None, template_version=None, generator_version=None, rerolls=None),
+        execution_options={"synchronize_session": False},
+    )
 
 
 def get_forkable(*, viewer: Viewer, template_id: uuid.UUID) -> Template:

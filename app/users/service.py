@@ -222,6 +222,8 @@ def revoke_all_sessions(*, user_id: uuid.UUID) -> None:
 def delete_user(*, user: User) -> None:
     """Delete the account; the database cascades to everything it owns, and the portrait
     files of its characters are removed once that is committed."""
+    from app.character_templates.models import Template
+    from app.character_templates.service import release_characters
     from app.portraits.service import forget, portraits_of
 
     if user.is_admin and user.is_active and not _another_active_admin(user):
@@ -231,6 +233,8 @@ def delete_user(*, user: User) -> None:
             errors={"json": {"_schema": ["This is the only active admin."]}},
         )
     files = portraits_of(owner_id=user.id)
+    # others' characters made from its templates become characters without a template
+    release_characters(select(Template.id).where(Template.owner_id == user.id))
     db.session.delete(user)
     db.session.commit()
     forget(files)

@@ -487,11 +487,29 @@ def test_deleting_the_template_keeps_characters_as_free_form(client, alice, temp
     )
     assert deleted.status_code == 204
     kept = client.get(f"{BASE}/{character['id']}", headers=alice.auth).get_json()
-    assert kept["template_id"] is None
+    assert character["seed"] == 11 and character["template_version"] == 1
+    # a character without a template, as API.md has them: what only meant something with the
+    # template is null (its name and attributes are kept)
+    assert kept["template_id"] is kept["seed"] is kept["template_version"] is None
+    assert kept["generator_version"] is None
     assert kept["attributes"] == character["attributes"]
+    assert kept["name"] == character["name"]
     free = patch(client, alice, character["id"], {"attributes": {"str": "anything", "new": [1]}})
     assert free.status_code == 200
     assert free.get_json()["attributes"]["str"] == "anything"
+
+
+def test_deleting_an_account_leaves_others_characters_from_its_templates_without_one(
+    client, alice, bob
+):
+    made = generate(client, bob, create_template(client, alice, is_public=True)["id"], seed=5)
+    assert made["seed"] == 5
+    tag = client.get("/api/v1/users/me", headers=alice.auth).headers["ETag"]
+    gone = client.delete("/api/v1/users/me", headers={**alice.auth, "If-Match": tag})
+    assert gone.status_code == 204
+    kept = client.get(f"{BASE}/{made['id']}", headers=bob.auth).get_json()
+    assert kept["template_id"] is kept["seed"] is kept["template_version"] is None
+    assert kept["generator_version"] is None and kept["attributes"] == made["attributes"]
 
 
 def test_deleting_the_account_deletes_its_characters(client, alice, bob):
