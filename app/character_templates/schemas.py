@@ -112,7 +112,13 @@ class TemplateRead(ma.Schema):
 
 
 class TemplateListQuery(PageQuery):
-    q = Text(validate=validate.Length(max=100), metadata={"description": "Name contains this."})
+    q = Text(
+        validate=validate.Length(max=100),
+        metadata={
+            "description": "Name contains this, ignoring case. Cleaned like any text (NFC, "
+            "trimmed): a query of only spaces, like an empty one, filters nothing."
+        },
+    )
     tag = fields.String(
         validate=validate.Regexp(TAG_PATTERN), metadata={"description": "Has this tag."}
     )

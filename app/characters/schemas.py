@@ -131,6 +131,12 @@ class CharacterListQuery(PageQuery):
             "included) or `all` (admins only)."
         },
     )
-    q = Text(validate=validate.Length(max=100), metadata={"description": "Name contains this."})
+    q = Text(
+        validate=validate.Length(max=100),
+        metadata={
+            "description": "Name contains this, ignoring case. Cleaned like any text (NFC, "
+            "trimmed): a query of only spaces, like an empty one, filters nothing."
+        },
+    )
     template_id = fields.UUID(metadata={"description": "Made from this template."})
     sort = sort_field(["name", "created_at", "updated_at"], "-created_at")
