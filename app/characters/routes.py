@@ -120,6 +120,10 @@ class CharacterById(MethodView):
         `attributes` merge key by key (RFC 7396); the result is re-validated against the template
         version the character was made from, derived fields are recomputed, and a key set to
         null goes back to its generated value.
+
+        A new `name` changes the name only: stored text that used the old one (a grammar's
+        `#name#`) is kept as it is, like every stored value; set such a field to null in the
+        same edit to generate it again, with the new name.
         """
         character = service.get_writable(viewer=current_caller(), character_id=character_id)
         check_if_match(character)
