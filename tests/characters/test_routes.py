@@ -461,6 +461,25 @@ def test_patch_name_follows_the_name_field(client, alice, template):
     assert via_attributes["name"] == "Other"
 
 
+def test_a_new_name_keeps_stored_text_until_that_text_is_reset(client, alice):
+    definition = {
+        "names": {"h": {"parts": [["Al", "Bo"]]}},
+        "grammars": {"g": {"origin": ["#name# rides"]}},
+        "fields": [
+            {"key": "name", "type": "name", "generator": "h"},
+            {"key": "hook", "type": "text", "grammar": "g"},
+        ],
+    }
+    made = create_template(client, alice, definition=definition)
+    character = generate(client, alice, made["id"], seed=1)
+    old = character["name"]
+    assert character["attributes"]["hook"] == f"{old} rides"
+    renamed = patch(client, alice, character["id"], {"name": "Zed"}).get_json()
+    assert renamed["name"] == "Zed" and renamed["attributes"]["hook"] == f"{old} rides"
+    reset = patch(client, alice, character["id"], {"attributes": {"hook": None}}).get_json()
+    assert reset["attributes"]["hook"] == "Zed rides"
+
+
 def test_characters_are_validated_against_their_own_template_version(client, alice, template):
     character = generate(client, alice, template["id"], seed=3, locks={"str": 18})
     changed = copy.deepcopy(SIMPLE_DEFINITION)
