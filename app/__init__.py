@@ -172,12 +172,14 @@ def register_errorhandlers(app: Flask) -> None:
 
 def register_hooks(app: Flask) -> None:
     from app.auth.policy import register_auth_hook
-    from app.common.api import reject_unexpected_body
+    from app.common.api import reject_unexpected_body, reject_unknown_query
     from app.http import register_request_hooks
 
     register_request_hooks(app)
     register_auth_hook(app)
-    app.before_request(reject_unexpected_body)  # after the authentication hook
+    # after the authentication hook (a 401 comes first), the query before the body
+    app.before_request(reject_unknown_query)
+    app.before_request(reject_unexpected_body)
 
 
 def register_commands(app: Flask) -> None:

@@ -136,6 +136,48 @@ def test_unknown_query_parameters_are_422(probe):
     assert "pagesize" in body["errors"]["query"]
 
 
+def test_operations_without_a_query_refuse_any_query_parameter(client, alice):
+    """Not only the lists: a parameter an operation does not take is 422 wherever it is sent
+    (a ``?seed=5`` ignored by a generation, or a ``?dry_run=true`` by a deletion, did what the
+    client did not ask for), in the shape the lists answer it."""
+    from tests.support.factories import create_template
+
+    template = create_template(client, alice)
+    created = client.post("/api/v1/characters", json={"name": "Kept"}, headers=alice.auth)
+    path, tag = created.headers["Location"], created.headers["ETag"]
+    generate = {"template_id": template["id"]}
+    refused = [
+        client.post("/api/v1/characters/generate?seed=5", json=generate, headers=alice.auth),
+        client.post(
+            f"/api/v1/templates/{template['id']}/preview?count=5", json={}, headers=alice.auth
+        ),
+        client.delete(f"{path}?dry_run=true", headers={**alice.auth, "If-Match": tag}),
+        client.get("/api/v1/users/me?fields=id", headers=alice.auth),
+        client.head(f"{path}?fields=id", headers=alice.auth),
+        client.put(f"{path}/portrait?size=thumb", headers={**alice.auth, "If-Match": tag}),
+    ]
+    for response in refused:
+        assert response.status_code == 422, response.request.url
+        if response.request.method != "HEAD":
+            body = assert_problem(response, 422, "/problems/validation-error")
+            assert list(body["errors"]) == ["query"], body
+    body = refused[0].get_json()
+    assert body["errors"] == {"query": {"seed": ["Unknown field."]}}
+    assert client.get(path, headers=alice.auth).status_code == 200  # not deleted
+    many = client.get(f"{path}?a=1&b=2&a=3", headers=alice.auth).get_json()
+    assert many["errors"] == {"query": {"a": ["Unknown field."], "b": ["Unknown field."]}}
+    # a bare "?" names nothing; a missing token is still 401 first
+    assert client.get(f"{path}?", headers=alice.auth).status_code == 200
+    assert_problem(client.get(f"{path}?x=1"), 401, "/problems/invalid-token")
+
+
+def test_the_operational_endpoints_ignore_a_query_string(client):
+    """Outside /api/ (health, metrics, docs, the OpenAPI document) a query string is ignored:
+    there is no parameter to mistype, and probes, scrapers and browsers add their own."""
+    for path in ("/health/live?x=1", "/health/ready?x=1", "/openapi.json?x=1", "/docs?x=1"):
+        assert client.get(path).status_code == 200, path
+
+
 def test_body_larger_than_max_content_length_is_413(probe, probe_app):
     limit = probe_app.config["MAX_CONTENT_LENGTH"]
     big = json.dumps({"name": "a", "extra": {"x": "y" * limit}})

@@ -297,6 +297,7 @@ def current_view_method() -> Callable[..., Any] | None:
 
 
 _BODY_LOCATIONS = frozenset({"json", "form", "files", "json_or_form"})
+_QUERY_LOCATIONS = frozenset({"query", "querystring"})
 # an unexpected body larger than this is refused without being parsed (some of these
 # operations, such as /auth/refresh, are open to anyone)
 _NAMED_MEMBERS_UP_TO = 16 * 1024
@@ -307,6 +308,32 @@ _BODILESS_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 def _takes_body(view: Callable[..., Any]) -> bool:
     parameters = getattr(view, "_apidoc", {}).get("arguments", {}).get("parameters", [])
     return any(parameter.get("in") in _BODY_LOCATIONS for parameter in parameters)
+
+
+@functools.lru_cache(maxsize=512)
+def _takes_query(view: Callable[..., Any]) -> bool:
+    parameters = getattr(view, "_apidoc", {}).get("arguments", {}).get("parameters", [])
+    return any(parameter.get("in") in _QUERY_LOCATIONS for parameter in parameters)
+
+
+def reject_unknown_query() -> None:
+    """A query parameter sent to an API operation that takes none (``POST
+    /characters/generate?seed=5``, ``DELETE …?dry_run=true``) is 422, as an unknown body field
+    is, and as the operations with a query schema answer it (the parser raises on unknown
+    parameters): a typo never silently does nothing. Operations that take a query check their
+    own; the operational endpoints outside ``/api/`` (health, metrics, docs, the OpenAPI
+    document) have no parameters to mistype and ignore a query string (a probe's or a
+    scraper's), as does a CORS preflight. Registered after the authentication hook."""
+    if not request.query_string or request.method == "OPTIONS":
+        return  # the usual case: nothing more is looked at
+    if not request.path.startswith("/api/"):
+        return
+    view = current_view_method()
+    if view is None or _takes_query(view):
+        return
+    errors = {name: ["Unknown field."] for name in request.args}
+    if errors:  # "?" or "?&" alone name nothing
+        raise ValidationFailed(errors={"query": errors})
 
 
 def reject_unexpected_body() -> None:

@@ -8,7 +8,7 @@ from typing import Any
 from flask import Response, current_app, request
 from flask.views import MethodView
 from flask_smorest.fields import Upload
-from marshmallow import EXCLUDE, fields, validate
+from marshmallow import fields, validate
 
 from app.auth.policy import current_caller
 from app.characters import service as characters
@@ -44,13 +44,21 @@ SIZES = ("full", "thumb")
 
 
 class PortraitQuery(BaseSchema):
-    """Other query parameters are left alone (``unknown=EXCLUDE`` where it is used): image URLs
-    often carry a cache-busting one (``?v=3``)."""
+    """``size``, and ``v``: a cache-buster a client may put on an image URL (``?v=3``), taken
+    and ignored. Any other parameter is 422, as everywhere (a mistyped ``?szie=thumb`` would
+    otherwise silently serve the full image)."""
 
     size = fields.String(
         load_default="full",
         validate=validate.OneOf(SIZES),
         metadata={"description": "`thumb` for the thumbnail (fits 256 x 256)."},
+    )
+    v = fields.String(
+        metadata={
+            "description": "Ignored: a cache-buster a client may add to the image's URL "
+            "(the image's `ETag` already tells a cache when it changed). Any other "
+            "parameter is 422."
+        }
     )
 
 
@@ -83,8 +91,8 @@ IMAGE_RESPONSE = {
     }
 }
 # flask-smorest's doc(parameters=...) replaces the parameters it documents from arguments, so
-# the query's `size` is listed here beside the header (tests/test_openapi.py checks every
-# operation's query parameters are documented)
+# the query's `size` and `v` are listed here beside the header (tests/test_openapi.py checks
+# every operation's query parameters are documented)
 _SIZE = PortraitQuery._declared_fields["size"]
 SIZE_PARAMETER = {
     "in": "query",
@@ -93,15 +101,23 @@ SIZE_PARAMETER = {
     "description": _SIZE.metadata["description"],
     "schema": {"type": "string", "enum": list(SIZES), "default": _SIZE.load_default},
 }
+CACHE_BUSTER_PARAMETER = {
+    "in": "query",
+    "name": "v",
+    "required": False,
+    "description": PortraitQuery._declared_fields["v"].metadata["description"],
+    "schema": {"type": "string"},
+}
 
 
 @blp.route("/<uuid:character_id>/portrait")
 class Portrait(MethodView):
-    @blp.arguments(PortraitQuery, location="query", unknown=EXCLUDE)
+    @blp.arguments(PortraitQuery, location="query")
     @blp.doc(
         responses=IMAGE_RESPONSE,
         parameters=[
             SIZE_PARAMETER,
+            CACHE_BUSTER_PARAMETER,
             {
                 "in": "header",
                 "name": "If-None-Match",

@@ -385,6 +385,10 @@ def test_a_cache_busting_query_parameter_is_ignored_but_a_bad_size_is_not(web, o
     assert web.get(f"{url}?v=3", headers=owner.auth).status_code == 200
     assert web.get(f"{url}?size=thumb&v=3", headers=owner.auth).status_code == 200
     assert web.get(f"{url}?size=huge", headers=owner.auth).status_code == 422
+    # `v` is the one parameter taken and ignored: a typo is not the full image in silence
+    mistyped = web.get(f"{url}?szie=thumb", headers=owner.auth)
+    assert mistyped.status_code == 422
+    assert mistyped.get_json()["errors"] == {"query": {"szie": ["Unknown field."]}}
 
 
 def test_multipart_that_is_broken_or_carries_other_fields(web, owner):
