@@ -173,12 +173,14 @@ def register_errorhandlers(app: Flask) -> None:
 def register_hooks(app: Flask) -> None:
     from app.auth.policy import register_auth_hook
     from app.common.api import reject_unexpected_body, reject_unknown_query
+    from app.common.idempotency import reject_malformed_key
     from app.http import register_request_hooks
 
     register_request_hooks(app)
     register_auth_hook(app)
-    # after the authentication hook (a 401 comes first), the query before the body
+    # after the authentication hook (a 401 comes first): the query, the headers, then the body
     app.before_request(reject_unknown_query)
+    app.before_request(reject_malformed_key)
     app.before_request(reject_unexpected_body)
 
 

@@ -44,7 +44,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from app.common.api import parse_json_body, request_body
+from app.common.api import current_view_method, parse_json_body, request_body
 from app.common.created import Created
 from app.common.database import connection
 from app.common.types import JSONDocument, UTCDateTime, utcnow
@@ -256,11 +256,34 @@ def record_created(resource_id: uuid.UUID) -> None:
         _note(connection(), record, resource_id)
 
 
+def _check_key_format(key: str) -> None:
+    if not _KEY.match(key):
+        raise InvalidIdempotencyKey(
+            "The Idempotency-Key header must be 1..255 characters of ASCII '!'..'~'.",
+            errors={"headers": {HEADER: ["1..255 characters of ASCII '!'..'~'."]}},
+        )
+
+
+def reject_malformed_key() -> None:
+    """A malformed ``Idempotency-Key`` is 400 before the body is parsed: a client whose body
+    has a typo learns of both mistakes in turn, the header first, not of the key only once the
+    body is right. A ``before_request`` hook after authentication (the key is checked again,
+    for nothing, where it is used)."""
+    key = request.headers.get(HEADER)
+    if key is None:
+        return
+    view = current_view_method()
+    if view is not None and getattr(view, "_honours_idempotency_key", False):
+        _check_key_format(key)
+
+
 def idempotent(operation: str, created: Created) -> Callable[[F], F]:
     """Make a creating view honour ``Idempotency-Key``.
 
     Place it between ``@blp.arguments`` (so invalid bodies are rejected before a key is
-    claimed) and ``@blp.response`` (so the stored response is the serialised one).
+    claimed) and ``@blp.response`` (so the stored response is the serialised one). The key's
+    format is checked before the body by :func:`reject_malformed_key`, which finds the view
+    by the mark this sets (the decorators outside copy it with ``functools.wraps``).
     """
 
     def decorator(func: F) -> F:
@@ -269,11 +292,7 @@ def idempotent(operation: str, created: Created) -> Callable[[F], F]:
             key = request.headers.get(HEADER)
             if key is None:
                 return func(*args, **kwargs)
-            if not _KEY.match(key):
-                raise InvalidIdempotencyKey(
-                    "The Idempotency-Key header must be 1..255 characters of ASCII '!'..'~'.",
-                    errors={"headers": {HEADER: ["1..255 characters of ASCII '!'..'~'."]}},
-                )
+            _check_key_format(key)
             from app.auth.policy import current_caller
 
             user_id = current_caller().id
@@ -298,6 +317,7 @@ def idempotent(operation: str, created: Created) -> Callable[[F], F]:
             _finish(record, response)
             return response
 
+        wrapper._honours_idempotency_key = True  # type: ignore[attr-defined]
         return wrapper  # type: ignore[return-value]
 
     return decorator

@@ -63,6 +63,33 @@ def test_malformed_keys_are_400(client, alice, key):
     assert count_mine(client, alice) == 0
 
 
+@pytest.mark.parametrize(
+    "path", ["/api/v1/templates", "/api/v1/characters", "/api/v1/characters/generate"]
+)
+def test_a_malformed_key_is_400_before_the_body_is_looked_at(client, alice, path):
+    """The header is checked first: an invalid body with a malformed key is the key's 400,
+    not a 422 that, once corrected, is followed by the 400."""
+    headers = {**alice.auth, "Idempotency-Key": "has space"}
+    for body in ({"nam": "typo"}, "{broken"):
+        if isinstance(body, dict):
+            response = client.post(path, json=body, headers=headers)
+        else:
+            response = client.post(
+                path, data=body, content_type="application/json", headers=headers
+            )
+        assert response.status_code == 400, response.get_json()
+        assert response.get_json()["type"] == "/problems/invalid-idempotency-key"
+        assert response.get_json()["errors"] == {
+            "headers": {"Idempotency-Key": ["1..255 characters of ASCII '!'..'~'."]}
+        }
+    # without a token, the 401 still comes first
+    anonymous = client.post(path, json={}, headers={"Idempotency-Key": "has space"})
+    assert anonymous.status_code == 401
+    # an operation that takes no key ignores one, well-formed or not
+    me = client.get("/api/v1/users/me", headers=headers)
+    assert me.status_code == 200
+
+
 def test_longest_and_widest_keys_are_fine(client, alice):
     for key in ("!" * 255, "".join(chr(c) for c in range(0x21, 0x7F))):
         body = {"name": key[:50], "definition": SIMPLE_DEFINITION}
