@@ -64,7 +64,67 @@ def test_nan_and_infinity_are_400(probe, constant):
         data=f'{{"name": "a", "extra": {{"x": {constant}}}}}',
         content_type="application/json",
     )
-    assert_problem(response, 400, "/problems/malformed-json")
+    body = assert_problem(response, 400, "/problems/malformed-json")
+    assert constant in body["detail"]
+
+
+@pytest.mark.parametrize(
+    ("encoding", "said"),
+    [
+        ("utf-16", "UTF-16 or UTF-32"),  # with its byte order mark
+        ("utf-16-le", "UTF-16 or UTF-32"),  # without: valid UTF-8, full of NULs
+        ("utf-16-be", "UTF-16 or UTF-32"),
+        ("utf-32", "UTF-16 or UTF-32"),
+        ("utf-32-le", "UTF-16 or UTF-32"),
+        ("utf-8-sig", "byte order mark"),
+        ("latin-1", "not valid UTF-8 (at byte 12)"),
+    ],
+)
+def test_json_that_is_not_utf8_is_400_saying_so(probe, encoding, said):
+    """JSON is UTF-8 (RFC 8259, 8.1); the standard library would guess UTF-16 and UTF-32 from
+    the bytes and read them, and skip nothing that says otherwise."""
+    raw = '{"name": "Zoë"}'.encode(encoding)
+    response = probe.post("/api/v1/_probe/echo", data=raw, content_type="application/json")
+    body = assert_problem(response, 400, "/problems/malformed-json")
+    assert said in body["detail"], body["detail"]
+
+
+def test_a_utf8_encoded_surrogate_is_not_utf8(probe):
+    raw = b'{"name": "a\xed\xa0\x80"}'  # what "surrogatepass" would decode to U+D800
+    response = probe.post("/api/v1/_probe/echo", data=raw, content_type="application/json")
+    assert "not valid UTF-8" in assert_problem(response, 400, "/problems/malformed-json")["detail"]
+
+
+@pytest.mark.parametrize("charset", ["iso-8859-1", "utf-16", "US-ASCII", "latin1"])
+def test_json_declared_in_another_charset_is_415(probe, charset):
+    raw = '{"name": "Zoë"}'.encode()  # even UTF-8: the client says it is something else
+    response = probe.post(
+        "/api/v1/_probe/echo", data=raw, content_type=f"application/json; charset={charset}"
+    )
+    body = assert_problem(response, 415)
+    assert f"charset={charset}" in body["detail"]
+
+
+@pytest.mark.parametrize("charset", ["utf-8", "UTF-8", '"utf-8"', "utf8", "UTF8"])
+def test_json_declared_as_utf8_is_read(probe, charset):
+    raw = '{"name": "Zoë"}'.encode()
+    response = probe.post(
+        "/api/v1/_probe/echo", data=raw, content_type=f"application/json; charset={charset}"
+    )
+    assert response.status_code == 200, response.get_json()
+    assert response.get_json()["name"] == "Zoë"
+
+
+def test_an_integer_too_long_to_convert_is_400_saying_so(probe):
+    """Valid JSON, but longer than Python converts (4,300 digits): not "not valid JSON"."""
+    for number in ("9" * 4301, "-" + "9" * 5000):
+        raw = f'{{"name": "a", "count": {number}}}'
+        response = probe.post("/api/v1/_probe/echo", data=raw, content_type="application/json")
+        body = assert_problem(response, 400, "/problems/malformed-json")
+        assert "integer of more than 4300 digits" in body["detail"], body["detail"]
+    longest = f'{{"name": "a", "count": {"9" * 4300}}}'  # reaches the schema (its range decides)
+    fits = probe.post("/api/v1/_probe/echo", data=longest, content_type="application/json")
+    assert fits.status_code == 200
 
 
 def test_nesting_deeper_than_32_is_400_and_32_is_fine(probe):
@@ -78,7 +138,8 @@ def test_nesting_deeper_than_32_is_400_and_32_is_fine(probe):
     assert_problem(deep, 400, "/problems/malformed-json")
     very_deep = '{"name": "a", "extra": {"x": ' + "[" * 100000 + "]" * 100000 + "}}"
     response = probe.post("/api/v1/_probe/echo", data=very_deep, content_type="application/json")
-    assert_problem(response, 400, "/problems/malformed-json")
+    body = assert_problem(response, 400, "/problems/malformed-json")
+    assert "deeper than 32 levels" in body["detail"]  # deeper than the decoder recurses
 
 
 def test_an_empty_body_said_to_be_json_is_400_and_no_body_is_missing_data(probe):

@@ -3,18 +3,22 @@
 * :class:`ProblemApi` documents every error response as ``application/problem+json`` with the
   shared ``Problem`` schema and declares the bearer security scheme; error handling itself is
   :mod:`app.errors`.
-* :class:`Blueprint` parses arguments strictly: JSON bodies must be declared as JSON (415),
-  malformed JSON, ``NaN``/``Infinity`` and nesting deeper than 32 levels are 400, NUL characters
-  are 422, and unknown query parameters are 422 like unknown body fields.
+* :class:`Blueprint` parses arguments strictly: JSON bodies must be declared as JSON and not
+  in another charset than UTF-8 (415); malformed JSON, a body that is not UTF-8, ``NaN``/
+  ``Infinity`` and nesting deeper than 32 levels are 400, NUL characters are 422, and unknown
+  query parameters are 422 like unknown body fields (``reject_unknown_query`` for the
+  operations that take no query, ``reject_unexpected_body`` for those that take no body).
 """
 
 from __future__ import annotations
 
+import codecs
 import copy
 import functools
 import http
 import json
 import math
+import sys
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -37,6 +41,9 @@ from app.errors import (
 from app.generation.cleaning import text_fault
 
 MAX_JSON_DEPTH = 32
+# the labels of UTF-8 a client may declare (the WHATWG Encoding Standard's two common ones;
+# RFC 8259 defines no charset parameter for JSON, so a declared other one is refused, 415)
+UTF8_CHARSETS = frozenset({"utf-8", "utf8"})
 F = TypeVar("F", bound=Callable[..., Any])
 
 
@@ -207,19 +214,53 @@ def _string_error(path: tuple[str, ...], problem: str) -> ValidationFailed:
     return ValidationFailed(errors={"json": errors})
 
 
+class _Refused(ValueError):
+    """A value the strict parser refuses; its message is the problem's detail."""
+
+
 def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not valid JSON")
+    raise _Refused(f"The JSON body uses {name}, which is not JSON.")
 
 
 def _finite_float(text: str) -> float:
     value = float(text)
     if math.isinf(value):  # 1e999: what the standard library would read as Infinity
-        raise ValueError(f"{text} is too large for a JSON number")
+        shown = text if len(text) <= 40 else f"{text[:20]}…"
+        raise _Refused(f"The number {shown} in the JSON body is too large for a float.")
     return value
 
 
 class _DuplicateMember(ValueError):
     pass
+
+
+_WIDE_ENCODING = "The JSON body is UTF-16 or UTF-32; send it as UTF-8."
+
+
+def _wide_encoding(raw: bytes) -> bool:
+    """Whether the body looks like UTF-16 or UTF-32: a BOM of theirs, or a NUL byte among its
+    first four (JSON text starts with an ASCII character, which those encode with NULs; in
+    UTF-8 JSON a NUL byte cannot occur at all)."""
+    return raw[:2] in (b"\xff\xfe", b"\xfe\xff") or b"\x00" in raw[:4]
+
+
+def _utf8_text(raw: bytes) -> str:
+    """The body decoded as UTF-8, strictly: JSON exchanged between systems is UTF-8 without a
+    byte order mark (RFC 8259, 8.1). ``json.loads`` given bytes would guess UTF-16 or UTF-32
+    too, and let a UTF-8 encoded surrogate through."""
+    if raw.startswith(codecs.BOM_UTF8):
+        raise MalformedJSON(
+            "The JSON body starts with a byte order mark (U+FEFF): send UTF-8 without one."
+        )
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        if _wide_encoding(raw):
+            raise MalformedJSON(_WIDE_ENCODING) from None
+        raise MalformedJSON(
+            f"The request body is not valid UTF-8 (at byte {error.start}); "
+            "JSON is read as UTF-8 only."
+        ) from None
 
 
 def _unique_members(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -236,11 +277,13 @@ def _unique_members(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 
 def parse_json_body(raw: bytes) -> Any:
-    """Strict JSON: no NaN/Infinity (not even as a number too large for a float, such as
-    ``1e999``), no member name twice in one object, bounded depth, no NUL characters."""
+    """Strict JSON: UTF-8 only, no NaN/Infinity (not even as a number too large for a float,
+    such as ``1e999``), no member name twice in one object, bounded depth, no NUL characters.
+    Each refusal says what is wrong."""
+    text = _utf8_text(raw)
     try:
         value = json.loads(
-            raw,
+            text,
             parse_constant=_reject_constant,
             parse_float=_finite_float,
             object_pairs_hook=_unique_members,
@@ -249,8 +292,20 @@ def parse_json_body(raw: bytes) -> Any:
         raise MalformedJSON(
             f"The JSON body has the member {str(repeated)!r} twice in one object."
         ) from None
-    except (ValueError, RecursionError):  # JSONDecodeError and UnicodeDecodeError are ValueErrors
-        raise MalformedJSON() from None
+    except _Refused as refused:
+        raise MalformedJSON(str(refused)) from None
+    except json.JSONDecodeError:
+        raise MalformedJSON(_WIDE_ENCODING if _wide_encoding(raw) else None) from None
+    except RecursionError:
+        raise MalformedJSON(f"The JSON body nests deeper than {MAX_JSON_DEPTH} levels.") from None
+    except ValueError:
+        # the one other ValueError the decoder raises: an integer with more digits than
+        # Python converts (sys.get_int_max_str_digits(), a guard against quadratic work).
+        # It is valid JSON, but no value this service takes is anywhere near that long.
+        raise MalformedJSON(
+            f"The JSON body has an integer of more than {sys.get_int_max_str_digits()} "
+            "digits; no value here can be that large."
+        ) from None
     _walk_json(value)
     return value
 
@@ -396,6 +451,12 @@ class StrictParser(FlaskParser):
         if not is_json_media_type(req.mimetype):
             raise UnsupportedMediaType(
                 "The request body must be JSON, sent with Content-Type: application/json."
+            )
+        charset = req.mimetype_params.get("charset")
+        if charset is not None and charset.strip().lower() not in UTF8_CHARSETS:
+            raise UnsupportedMediaType(
+                f"JSON is read as UTF-8 only: charset={charset} is not supported "
+                "(send UTF-8, with charset=utf-8 or none)."
             )
         coding = req.headers.get("Content-Encoding", "").strip().lower()
         if coding not in ("", "identity"):
