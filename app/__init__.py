@@ -36,7 +36,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     instance_path = Path(overrides.pop("INSTANCE_PATH", default_instance_path()))
     settings = load_settings(environ, instance_path=instance_path)
 
-    app = Flask(__name__, instance_path=str(instance_path), static_folder=None)
+    from app.http import ForgeFlask  # here, as the other app modules: metrics register on import
+
+    app = ForgeFlask(__name__, instance_path=str(instance_path), static_folder=None)
     # "/api/v1//characters" names no resource: a 404 problem, not a redirect to another path
     app.url_map.merge_slashes = False
     app.json = FastJSONProvider(app)

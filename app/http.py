@@ -7,7 +7,7 @@ import re
 import time
 import uuid
 
-from flask import Flask, Request, Response, g, request
+from flask import Flask, Request, Response, current_app, g, request
 from flask.sessions import NullSession, SessionInterface
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
@@ -41,6 +41,31 @@ class NoSessionInterface(SessionInterface):
 
     def save_session(self, app: Flask, session: object, response: Response) -> None:
         return None
+
+
+class ForgeFlask(Flask):
+    """Flask, answering a plain ``OPTIONS`` (Flask's automatic one) 204 with ``Allow``: it has
+    no content, so no ``text/html`` type and empty body as Flask's 200 carries."""
+
+    def make_default_options_response(self) -> Response:
+        response = super().make_default_options_response()
+        response.status_code = 204
+        return response
+
+
+def _answer_preflight() -> Response | None:
+    """A CORS preflight (``OPTIONS`` with ``Origin`` and ``Access-Control-Request-Method``) is
+    answered before routing, on any path: flask-cors (an ``after_request`` hook) adds the
+    ``Access-Control-*`` headers, or none for an origin not allowed. Routed as usual, a preflight
+    for a malformed id or an unknown path got a 404, which a browser reports as a CORS error
+    without ever sending the request; now the request is sent and gets its 404 problem, with
+    the CORS headers that let the page read it. Registered only when ``CORS_ORIGINS`` is set."""
+    if request.method != "OPTIONS":
+        return None
+    headers = request.headers
+    if "Origin" not in headers or "Access-Control-Request-Method" not in headers:
+        return None
+    return current_app.make_default_options_response()  # no Allow where no resource is
 
 
 def _begin_request() -> None:
@@ -120,4 +145,6 @@ def _finish_request(response: Response, app: Flask) -> Response:
 def register_request_hooks(app: Flask) -> None:
     app.session_interface = NoSessionInterface()
     app.before_request(_begin_request)
+    if app.config["CORS_ORIGINS"]:
+        app.before_request(_answer_preflight)  # before authentication and every check
     app.after_request(lambda response: _finish_request(response, app))

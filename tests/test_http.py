@@ -75,13 +75,81 @@ def test_cors_preflight_from_allowed_origin(client):
             "Access-Control-Request-Headers": "Authorization, If-Match, Idempotency-Key",
         },
     )
-    assert response.status_code == 200
+    assert response.status_code == 204
     assert response.headers["Access-Control-Allow-Origin"] == "https://app.example.com"
     allowed = response.headers["Access-Control-Allow-Headers"].lower()
     for header in ("authorization", "if-match", "idempotency-key"):
         assert header in allowed
     assert "PATCH" in response.headers["Access-Control-Allow-Methods"]
     assert "Access-Control-Allow-Credentials" not in response.headers
+
+
+PREFLIGHT = {
+    "Origin": "https://app.example.com",
+    "Access-Control-Request-Method": "GET",
+    "Access-Control-Request-Headers": "authorization",
+}
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/v1/characters/00000000-0000-0000-0000-000000000000",
+        "/api/v1/characters/not-a-uuid",
+        "/api/v2/characters",
+        "/api/v1/nothing/here",
+    ],
+)
+def test_a_preflight_is_answered_whatever_the_path_so_the_404_is_seen(client, alice, path):
+    """A preflight answered 404 (a malformed id, an unknown path) is a CORS error to a browser,
+    which then never sends the request: the page sees no status at all. The preflight succeeds
+    and the request itself gets its 404 problem, readable by the page."""
+    preflight = client.options(path, headers=PREFLIGHT)
+    assert preflight.status_code == 204
+    assert preflight.headers["Access-Control-Allow-Origin"] == PREFLIGHT["Origin"]
+    assert "GET" in preflight.headers["Access-Control-Allow-Methods"]
+    assert "authorization" in preflight.headers["Access-Control-Allow-Headers"].lower()
+    assert "Content-Type" not in preflight.headers and preflight.get_data() == b""
+    actual = client.get(path, headers={**alice.auth, "Origin": PREFLIGHT["Origin"]})
+    assert actual.status_code == 404
+    assert actual.mimetype == "application/problem+json"
+    assert actual.headers["Access-Control-Allow-Origin"] == PREFLIGHT["Origin"]
+    # an origin not in the list gets its preflight answered with no CORS header: refused
+    stranger = client.options(path, headers={**PREFLIGHT, "Origin": "https://evil.example"})
+    assert stranger.status_code == 204
+    assert not any(name.startswith("Access-Control-") for name, _ in stranger.headers.items())
+
+
+def test_a_preflight_needs_no_token_and_skips_the_request_checks(client):
+    # no Authorization, a query the operation does not take, a body: a preflight all the same
+    response = client.options(
+        "/api/v1/users/me?fields=id",
+        headers={**PREFLIGHT, "Access-Control-Request-Method": "PATCH"},
+    )
+    assert response.status_code == 204
+    assert response.headers["Access-Control-Allow-Origin"] == PREFLIGHT["Origin"]
+
+
+def test_a_plain_options_is_204_with_allow_and_no_content(client):
+    response = client.options("/api/v1/characters")
+    assert response.status_code == 204
+    assert set(response.headers["Allow"].replace(" ", "").split(",")) == {
+        "GET", "HEAD", "POST", "OPTIONS"
+    }  # fmt: skip
+    assert "Content-Type" not in response.headers
+    assert response.get_data() == b""
+    # a plain OPTIONS is no preflight: an unknown path is the usual 404 problem
+    unknown = client.options("/api/v2/characters")
+    assert unknown.status_code == 404
+    assert unknown.mimetype == "application/problem+json"
+
+
+def test_without_cors_origins_a_preflight_is_routed_as_any_request(app_factory):
+    client = app_factory(CORS_ORIGINS=None).test_client()
+    assert client.options("/api/v2/characters", headers=PREFLIGHT).status_code == 404
+    known = client.options("/api/v1/characters", headers=PREFLIGHT)
+    assert known.status_code == 204
+    assert "Access-Control-Allow-Origin" not in known.headers
 
 
 def test_cors_actual_response_exposes_headers(client):
