@@ -29,6 +29,7 @@ from flask_smorest.utils import prepare_response
 from webargs import core
 from webargs.flaskparser import FlaskParser
 
+from app.common.concurrency import IF_MATCH_ON_READ_PARAMETER, IF_NONE_MATCH_ON_WRITE_PARAMETER
 from app.errors import (
     PROBLEM_MEDIA_TYPE,
     BadRequest,
@@ -39,6 +40,7 @@ from app.errors import (
     handle_exception,
 )
 from app.generation.cleaning import text_fault
+from app.http import REQUEST_ID_HEADER
 
 MAX_JSON_DEPTH = 32
 # the labels of UTF-8 a client may declare (the WHATWG Encoding Standard's two common ones;
@@ -90,27 +92,38 @@ class ProblemApi(flask_smorest.Api):
             if status >= 400:
                 response["schema"] = self.ERROR_SCHEMA
                 content_type = PROBLEM_MEDIA_TYPE
-            if status in _ERROR_HEADERS:
-                response["headers"] = _ERROR_HEADERS[status]
+            response["headers"] = {**_REQUEST_ID_RESPONSE_HEADER, **_ERROR_HEADERS.get(status, {})}
             prepare_response(response, self.spec, content_type)
             self.spec.components.response(status.name, response, lazy=True)
-        response = {"description": "Unexpected error", "schema": self.ERROR_SCHEMA}
+        response = {
+            "description": "Unexpected error",
+            "schema": self.ERROR_SCHEMA,
+            "headers": dict(_REQUEST_ID_RESPONSE_HEADER),
+        }
         prepare_response(response, self.spec, PROBLEM_MEDIA_TYPE)
         self.spec.components.response("DEFAULT_ERROR", response, lazy=True)
 
     def spec_dict(self) -> dict[str, Any]:
-        """The OpenAPI document, with the errors that every operation of a kind can answer
+        """The OpenAPI document, with what every operation of a kind takes and can answer
         documented on each (rather than on every view by hand):
 
+        * the optional ``X-Request-ID`` request header on every operation, and the
+          ``X-Request-ID`` response header on every response (components included);
         * 401 on every operation that needs a token;
-        * 400, 413 and 415 on every operation that takes a JSON body (malformed or empty JSON,
-          a body over ``MAX_CONTENT_LENGTH``, another media type or a ``Content-Encoding``);
-        * 503 on every API operation (the database is unreachable, or its schema not migrated);
-        * 412 on every conditional read (an ``If-Match`` that does not name the current version);
+        * 400, 413 and 415 on every operation that takes a body (malformed or empty JSON, JSON
+          not in UTF-8, multipart without a boundary; a body over ``MAX_CONTENT_LENGTH``;
+          another media type or charset, or a ``Content-Encoding``);
+        * 400, 413, 415 and 422 on every write that takes no body (one sent anyway:
+          ``reject_unexpected_body``);
+        * 422 on every API operation (a query parameter it does not take:
+          ``reject_unknown_query``), and 503 (the database is unreachable, or its schema not
+          migrated);
+        * on every conditional read (one taking ``If-None-Match``) the ``If-Match`` header and
+          its 412; on every write taking ``If-Match``, the ``If-None-Match`` header (412);
         * the ``Idempotent-Replayed`` header on the 201 of every operation that honours
-          ``Idempotency-Key``.
+          ``Idempotency-Key`` (the 409's ``Retry-After`` is on the shared 409 response).
         """
-        for status in (401, 400, 412, 413, 415, 503):  # registers the lazy components
+        for status in (401, 400, 412, 413, 415, 422, 503):  # registers the lazy components
             self.spec.components.get_ref("response", http.HTTPStatus(status).name)
         document = self.spec.to_dict()
         for path, operations in document.get("paths", {}).items():
@@ -151,8 +164,32 @@ _ERROR_HEADERS: dict[int, dict[str, Any]] = {
             "schema": {"type": "string"},
         }
     },
+    409: {
+        "Retry-After": {
+            **_RETRY_AFTER["Retry-After"],
+            "description": "With `idempotency-key-in-use` only: seconds to wait before retrying "
+            "(the first request with this `Idempotency-Key` is still running).",
+        }
+    },
     429: _RETRY_AFTER,
     503: _RETRY_AFTER,
+}
+_REQUEST_ID_RESPONSE_HEADER = {
+    REQUEST_ID_HEADER: {
+        "description": "The request's id: the `X-Request-ID` sent, when it was 1..128 characters "
+        "of `[A-Za-z0-9._-]`, else a new one. Problems carry it as `request_id`, and every log "
+        "line of the request.",
+        "required": True,
+        "schema": {"type": "string"},
+    }
+}
+REQUEST_ID_PARAMETER = {
+    "in": "header",
+    "name": REQUEST_ID_HEADER,
+    "required": False,
+    "description": "Your id for this request (1..128 characters of `[A-Za-z0-9._-]`), echoed in "
+    "the response and logged; any other value is replaced by a new id, not refused.",
+    "schema": {"type": "string"},
 }
 _REPLAYED_HEADER = {
     "description": "`true` when this is the stored answer to an earlier request with the same "
@@ -165,22 +202,39 @@ def _response_ref(status: int) -> dict[str, str]:
     return {"$ref": f"#/components/responses/{http.HTTPStatus(status).name}"}
 
 
+def _add_parameter(operation: dict[str, Any], parameter: dict[str, Any]) -> None:
+    parameters = operation.setdefault("parameters", [])
+    if not any(p.get("name") == parameter["name"] for p in parameters):
+        parameters.append(dict(parameter))
+
+
 def _document_common_errors(path: str, method: str, operation: dict[str, Any]) -> None:
-    """See :meth:`ProblemApi.spec_dict`."""
+    """See :meth:`ProblemApi.spec_dict`. Safe to run twice on the same operation."""
     responses = operation.setdefault("responses", {})
-    conditional = any(p.get("name") == "If-None-Match" for p in operation.get("parameters", []))
-    if method == "get" and conditional:  # If-Match on a read (RFC 9110 13.1.1)
+    names = {p.get("name") for p in operation.get("parameters", [])}
+    if method == "get" and "If-None-Match" in names:  # If-Match on a read (RFC 9110 13.1.1)
+        _add_parameter(operation, IF_MATCH_ON_READ_PARAMETER)
         responses.setdefault("412", _response_ref(412))
+    if method != "get" and "If-Match" in names:  # If-None-Match on a write (RFC 9110 13.1.2)
+        _add_parameter(operation, IF_NONE_MATCH_ON_WRITE_PARAMETER)
+        responses.setdefault("412", _response_ref(412))
+    _add_parameter(operation, REQUEST_ID_PARAMETER)
     if operation.get("security") != []:
         responses.setdefault("401", _response_ref(401))
-    if "application/json" in operation.get("requestBody", {}).get("content", {}):
+    if "requestBody" in operation:  # broken, too large, or not what it takes
         for status in (400, 413, 415):
             responses.setdefault(str(status), _response_ref(status))
+    elif method != "get":  # a body sent where none is taken: reject_unexpected_body
+        for status in (400, 413, 415, 422):
+            responses.setdefault(str(status), _response_ref(status))
     if path.startswith("/api/"):
+        responses.setdefault("422", _response_ref(422))  # a query it does not take
         responses.setdefault("503", _response_ref(503))
-    keyed = any(p.get("name") == "Idempotency-Key" for p in operation.get("parameters", []))
-    if keyed and "201" in responses:
+    if "Idempotency-Key" in names and "201" in responses:
         responses["201"].setdefault("headers", {})["Idempotent-Replayed"] = _REPLAYED_HEADER
+    for response in responses.values():
+        if "$ref" not in response:  # the components carry it already
+            response.setdefault("headers", {}).update(_REQUEST_ID_RESPONSE_HEADER)
 
 
 def _bad_string(value: str) -> str | None:

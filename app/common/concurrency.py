@@ -42,6 +42,24 @@ IF_NONE_MATCH_PARAMETER = {
     "description": "An `ETag` previously read; 304 when it is still current.",
     "schema": {"type": "string"},
 }
+# The other two conditions of RFC 9110 each operation of a kind evaluates, documented on every
+# one of them by app.common.api (a route lists only the condition it is about)
+IF_MATCH_ON_READ_PARAMETER = {
+    "in": "header",
+    "name": "If-Match",
+    "required": False,
+    "description": "An `ETag` (or `*`): the resource only if this is still its current "
+    "version, else 412 (RFC 9110, 13.1.1).",
+    "schema": {"type": "string"},
+}
+IF_NONE_MATCH_ON_WRITE_PARAMETER = {
+    "in": "header",
+    "name": "If-None-Match",
+    "required": False,
+    "description": "The change only if the resource's current version is not this `ETag` "
+    "(or, with `*`, not any): else 412 and nothing is changed (RFC 9110, 13.1.2).",
+    "schema": {"type": "string"},
+}
 ETAG_HEADER = {
     "ETag": {
         "description": "Strong entity tag of this resource's current version.",
