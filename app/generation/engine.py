@@ -256,9 +256,12 @@ def _clamp(value: int, field: Field) -> int:
 
 
 def _bounds(field: Field, params: Mapping[str, Any], plus: int) -> tuple[int, int]:
+    """The smallest and largest value the field can take: the dice or range plus ``plus``,
+    clamped to ``min``/``max``, and within +-(2**53 - 1) (a result beyond is null), so
+    ``low > high`` when every result is beyond."""
     dice = params.get("dice")
     low, high = (dice.low, dice.high) if dice is not None else params["range"]
-    return _clamp(low + plus, field), _clamp(high + plus, field)
+    return max(_clamp(low + plus, field), -LIMIT), min(_clamp(high + plus, field), LIMIT)
 
 
 def _generate(
@@ -320,6 +323,8 @@ def _check(field: Field, params: Mapping[str, Any], plus: int, value: object) ->
         if not isinstance(value, int) or isinstance(value, bool):
             return "must be an integer"
         low, high = _bounds(field, params, plus)
+        if low > high:
+            return "can have no value here: every result is beyond +-(2**53 - 1)"
         if not low <= value <= high:
             return f"must be between {low} and {high}"
         return None

@@ -686,6 +686,34 @@ def test_options_written_unclean_can_be_sent_back(client, alice):
     assert wrong.status_code == 422 and "school" in wrong.get_json()["errors"]["json"]["attributes"]
 
 
+def test_template_values_stay_within_the_safe_integer_range(client, alice):
+    # every result of b is past 2**53 - 1 (so it is null): no lock or attribute can set it,
+    # and no message names a bound beyond the safe range
+    limit = 2**53 - 1
+    definition = {
+        "fields": [
+            {"key": "a", "type": "integer", "range": [limit, limit]},
+            {"key": "b", "type": "integer", "dice": "d6", "plus": "a"},
+            {"key": "c", "type": "integer", "range": [-9, 0], "plus": "a"},
+        ]
+    }
+    template = create_template(client, alice, definition=definition)
+    bodies = [
+        (f"/api/v1/templates/{template['id']}/preview", {"seed": 1}, "locks"),
+        (f"{BASE}/generate", {"template_id": template["id"], "seed": 1}, "locks"),
+        (BASE, {"name": "Big", "template_id": template["id"]}, "attributes"),
+    ]
+    for url, body, member in bodies:
+        values = {"b": limit + 2, "c": limit + 1}
+        response = client.post(url, json={**body, member: values}, headers=alice.auth)
+        assert response.status_code == 422, response.get_json()
+        errors = response.get_json()["errors"]["json"][member]
+        assert errors["b"] == ["can have no value here: every result is beyond +-(2**53 - 1)"]
+        assert errors["c"] == [f"must be between {limit - 9} and {limit}"]
+    made = generate(client, alice, template["id"], seed=1, locks={"c": limit})
+    assert made["attributes"] == {"a": limit, "b": None, "c": limit}
+
+
 def test_list_issues_a_constant_number_of_queries(app, client):
     from app.extensions import db
 

@@ -327,6 +327,23 @@ def test_integer_overflow_makes_the_field_null() -> None:
     assert attributes["capped"] == 10
 
 
+def test_integer_values_beyond_the_safe_range_are_refused() -> None:
+    # every result of `more` is beyond 2**53 - 1 (so it is null): no value can be set for it,
+    # and no message names a bound beyond the safe range
+    definition = {
+        "fields": [
+            {"key": "big", "type": "integer", "range": [2**53 - 1, 2**53 - 1]},
+            {"key": "more", "type": "integer", "dice": "d6", "plus": "big"},
+            {"key": "edge", "type": "integer", "range": [-3, 3], "plus": "big"},
+        ]
+    }
+    compiled = compile_definition(definition)
+    errors = errors_of(generate, compiled, 1, locks={"more": 2**53 + 1, "edge": 2**53 + 1})
+    assert errors["more"] == ["can have no value here: every result is beyond +-(2**53 - 1)"]
+    assert errors["edge"] == [f"must be between {2**53 - 4} and {2**53 - 1}"]
+    assert generate(compiled, 1, locks={"edge": 2**53 - 1}).attributes["edge"] == 2**53 - 1
+
+
 # ---------------------------------------------------------------------------------------------
 # validate_attributes: POST with a template and PATCH
 
