@@ -140,12 +140,31 @@ class RerollsField(fields.Dict):
             **kwargs,
         )
 
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
+        """As ``fields.Dict``, with a member's problems keyed by the member alone
+        (``rerolls.age``), as for an unknown or derived key, not nested one level further
+        under marshmallow's ``key`` or ``value``."""
+        try:
+            return super()._deserialize(value, attr, data, **kwargs)
+        except ma.ValidationError as error:
+            messages = error.messages
+            if not isinstance(messages, dict):
+                raise
+            raise ma.ValidationError(
+                {
+                    key: [*problems.get("key", []), *problems.get("value", [])]
+                    for key, problems in messages.items()
+                },
+                valid_data=error.valid_data,
+            ) from None
+
 
 def seed_field(**kwargs: Any) -> StrictInteger:
     return StrictInteger(
         validate=validate.Range(min=0, max=MAX_SEED),
         metadata={
-            "description": "0..2^53-1; the server picks one when absent and returns it.",
+            "description": "0..2^53-1; the server picks one when the member is absent and "
+            "returns it (`null` is not a seed: 422).",
             "example": 42,
         },
         **kwargs,

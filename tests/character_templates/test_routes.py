@@ -319,6 +319,49 @@ def test_preview_rejects_bad_input(client, alice, body, where):
     assert node
 
 
+@pytest.mark.parametrize(
+    ("rerolls", "fragment"),
+    [
+        ({"str": -1}, "greater than or equal to 0"),
+        ({"str": 2**53}, "less than or equal to"),
+        ({"str": "1"}, "Not a valid integer."),
+        ({"str": True}, "Not a valid integer."),
+        ({"str_mod": 1}, "A derived field is computed."),
+        ({"nope": 1}, "Unknown field."),
+    ],
+)
+@pytest.mark.parametrize("where", ["preview", "generate"])
+def test_reroll_problems_are_keyed_by_the_field_alone(client, alice, rerolls, fragment, where):
+    # errors.json.rerolls.<key>: [...], whatever the problem (no marshmallow "value" level)
+    template = create_template(client, alice)
+    if where == "preview":
+        url, body = f"{BASE}/{template['id']}/preview", {"rerolls": rerolls}
+    else:
+        url, body = (
+            "/api/v1/characters/generate",
+            {"template_id": template["id"], "rerolls": rerolls},
+        )
+    response = client.post(url, json=body, headers=alice.auth)
+    assert response.status_code == 422
+    (key,) = rerolls
+    messages = response.get_json()["errors"]["json"]["rerolls"][key]
+    assert isinstance(messages, list) and fragment in messages[0], messages
+
+
+def test_a_null_seed_is_not_a_seed(client, alice):
+    # absent: the server picks one; null: 422 (as the OpenAPI description says)
+    template = create_template(client, alice)
+    for url, body in (
+        (f"{BASE}/{template['id']}/preview", {}),
+        ("/api/v1/characters/generate", {"template_id": template["id"]}),
+    ):
+        response = client.post(url, json={**body, "seed": None}, headers=alice.auth)
+        assert response.status_code == 422 and response.get_json()["errors"]["json"]["seed"]
+    spec = client.get("/openapi.json").get_json()["components"]["schemas"]
+    for schema in ("PreviewRequest", "CharacterGenerate"):
+        assert "`null` is not a seed" in spec[schema]["properties"]["seed"]["description"]
+
+
 def test_preview_bounds_the_size_of_what_it_generates(client, alice):
     # each character: 18 fields of 1,000 picks, ~864 KB of attributes; 4 fit in 4 MiB, 5 do not
     template = create_template(client, alice, definition=picking_definition(18))
