@@ -64,7 +64,8 @@ class _CompiledCache:
         self, template_id: uuid.UUID, version: int, load: Callable[[], Any]
     ) -> CompiledTemplate | None:
         """The compiled definition; ``load`` fetches the definition on a miss only (a version's
-        definition never changes), and may return None when there is none."""
+        definition never changes), and may return None when there is none. It is compiled as
+        a stored definition: rules added since it was saved do not refuse it."""
         key = (template_id, version)
         with self._lock:
             compiled = self._items.get(key)
@@ -74,7 +75,7 @@ class _CompiledCache:
         definition = load()
         if definition is None:
             return None
-        compiled = compile_definition(definition)
+        compiled = compile_definition(definition, stored=True)
         with self._lock:
             self.compilations += 1
             self._items[key] = compiled

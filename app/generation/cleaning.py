@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import unicodedata
 
-__all__ = ["clean_text", "text_fault"]
+__all__ = ["clean_text", "normalise_text", "text_fault"]
 
 _KEEP_CONTROLS = frozenset({"\n", "\t"})
 
@@ -29,10 +29,16 @@ def text_fault(value: str) -> str | None:
     return None
 
 
-def clean_text(value: str) -> str:
-    """NFC-normalise, drop control characters except newline and tab, trim (idempotent)."""
+def normalise_text(value: str) -> str:
+    """NFC-normalise and drop control characters except newline and tab: :func:`clean_text`
+    without the trimming, which only the ends of a whole text get (a name generator measures
+    its parts with it)."""
     normalised = unicodedata.normalize("NFC", value)
-    kept = "".join(
+    return "".join(
         char for char in normalised if char in _KEEP_CONTROLS or unicodedata.category(char) != "Cc"
     )
-    return kept.strip()
+
+
+def clean_text(value: str) -> str:
+    """NFC-normalise, drop control characters except newline and tab, trim (idempotent)."""
+    return normalise_text(value).strip()

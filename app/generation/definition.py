@@ -110,7 +110,8 @@ def _quoted(values: list[str], limit: int = 5) -> str:
 
 
 class _Compiler:
-    def __init__(self) -> None:
+    def __init__(self, stored: bool = False) -> None:
+        self.stored = stored
         self.errors: list[tuple[Path, str]] = []
         self.tables: dict[str, Options | None] = {}
         self.names: dict[str, NameGenerator | None] = {}
@@ -120,6 +121,18 @@ class _Compiler:
 
     def error(self, path: Path, message: str) -> None:
         self.errors.append((path, message))
+
+    def on_save(self, path: Path, message: str) -> None:
+        """A problem that refuses a definition being saved but not a stored one.
+
+        For rules that definitions already stored may break (they came after them: a null
+        section, a name generator that can make a blank name), where what the rule forbids
+        does no harm to generation: a null section is read as absent, a blank name gives the
+        character its fallback name. A template's versions never change, so ignoring them
+        there keeps every stored template generating what it did.
+        """
+        if not self.stored:
+            self.error(path, message)
 
     def check_members(
         self, obj: dict, allowed: tuple[str, ...], path: Path, foreign: str = ""
@@ -199,7 +212,8 @@ class _Compiler:
     # -- top-level sections --------------------------------------------------------------------
 
     def compile_tables(self, raw: object) -> None:
-        if raw is None:
+        if raw is None:  # null (a member left out arrives as {})
+            self.on_save(("tables",), "must be an object of option lists")
             return
         if not isinstance(raw, dict):
             self.error(("tables",), "must be an object of option lists")
@@ -209,7 +223,8 @@ class _Compiler:
                 self.tables[name] = self.options(options, ("tables", name))
 
     def compile_names(self, raw: object) -> None:
-        if raw is None:
+        if raw is None:  # null (a member left out arrives as {})
+            self.on_save(("names",), "must be an object of name generators")
             return
         if not isinstance(raw, dict):
             self.error(("names",), "must be an object of name generators")
@@ -246,18 +261,22 @@ class _Compiler:
                 continue
             generator = NameGenerator(name, tuple(tuple(options) for options in parts))
             if generator.max_length > MAX_NAME_LENGTH:
-                self.error(
+                self.on_save(
                     (*path, "parts"),
                     f"can make names of {generator.max_length} characters "
                     f"(at most {MAX_NAME_LENGTH})",
                 )
-            elif generator.min_length == 0:
-                self.error((*path, "parts"), "can make an empty name")
-            else:
-                self.names[name] = generator
+            elif generator.can_be_blank:
+                self.on_save(
+                    (*path, "parts"),
+                    "can make an empty name (every list has a part that is empty, or only "
+                    "spaces and control characters, which a name loses when it is cleaned)",
+                )
+            self.names[name] = generator
 
     def compile_grammars(self, raw: object) -> None:
-        if raw is None:
+        if raw is None:  # null (a member left out arrives as {})
+            self.on_save(("grammars",), "must be an object of grammars")
             return
         if not isinstance(raw, dict):
             self.error(("grammars",), "must be an object of grammars")
@@ -668,8 +687,13 @@ def _possible_choice_values(compiled_params: dict[int, dict]) -> dict[int, list[
     return found
 
 
-def compile_definition(obj: object) -> CompiledTemplate:
-    """Check a whole definition (parsed JSON) and compile it; raise DefinitionError if invalid."""
+def compile_definition(obj: object, *, stored: bool = False) -> CompiledTemplate:
+    """Check a whole definition (parsed JSON) and compile it; raise DefinitionError if invalid.
+
+    ``stored``: the definition was accepted when it was saved (a template version, which never
+    changes): the rules that may have come after it and that it may break harmlessly
+    (``_Compiler.on_save``) are not applied, so a stored template keeps generating.
+    """
     if not isinstance(obj, dict):
         raise DefinitionError([(("_schema",), "a definition must be a JSON object")])
     try:
@@ -680,7 +704,7 @@ def compile_definition(obj: object) -> CompiledTemplate:
         raise DefinitionError(
             [(("_schema",), f"the definition is {size} bytes (at most {MAX_DEFINITION_BYTES})")]
         )
-    compiler = _Compiler()
+    compiler = _Compiler(stored)
     error = compiler.error
     compiler.check_members(obj, TOP_MEMBERS, ())
     raw_fields = obj.get("fields")
@@ -695,9 +719,9 @@ def compile_definition(obj: object) -> CompiledTemplate:
     elif len(raw_fields) > MAX_FIELDS:
         error(("fields",), f"has {len(raw_fields)} fields (at most {MAX_FIELDS})")
     specs = compiler.scan_fields(raw_fields)
-    compiler.compile_tables(obj.get("tables"))
-    compiler.compile_names(obj.get("names"))
-    compiler.compile_grammars(obj.get("grammars"))
+    compiler.compile_tables(obj.get("tables", {}))
+    compiler.compile_names(obj.get("names", {}))
+    compiler.compile_grammars(obj.get("grammars", {}))
 
     keys = compiler.keys
     types = compiler.types

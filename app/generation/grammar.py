@@ -14,6 +14,7 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
+from .cleaning import clean_text, normalise_text
 from .rng import Stream
 
 __all__ = [
@@ -28,6 +29,7 @@ __all__ = [
     "Tag",
     "article",
     "capitalize",
+    "clean_name",
     "grammar_problems",
     "parse_rule",
 ]
@@ -306,17 +308,42 @@ def _postorder(children: Mapping[str, list[str]]) -> list[str]:
 
 
 class NameGenerator:
-    """``{"parts": [[...], [...], ...]}``: one part drawn from each list, concatenated."""
+    """``{"parts": [[...], [...], ...]}``: one part drawn from each list, concatenated, and the
+    result cleaned as a name a user sends would be (:func:`clean_name`).
 
-    __slots__ = ("max_length", "min_length", "name", "parts")
+    ``max_length`` bounds the cleaned names (the longest cleaned part of each list, added up);
+    ``can_be_blank`` says whether some draw leaves nothing once cleaned: a draw is blank exactly
+    when each of its parts is (cleaning never turns a visible character into nothing).
+    """
+
+    __slots__ = ("can_be_blank", "max_length", "name", "parts")
 
     def __init__(self, name: str, parts: tuple[tuple[str, ...], ...]) -> None:
         self.name = name
         self.parts = parts
-        self.min_length = sum(min(len(part) for part in options) for options in parts)
-        self.max_length = sum(max(len(part) for part in options) for options in parts)
+        self.max_length = sum(
+            max(len(normalise_text(part)) for part in options) for options in parts
+        )
+        self.can_be_blank = all(any(not clean_text(part) for part in options) for options in parts)
 
-    def generate(self, stream: Stream) -> str:
-        """Draw one part from each list, in order, and join them."""
+    def generate(self, stream: Stream) -> str | None:
+        """Draw one part from each list, in order, join them and clean the result (None when
+        nothing is left)."""
         below = stream.below
-        return "".join(options[below(len(options))] for options in self.parts)
+        return clean_name("".join(options[below(len(options))] for options in self.parts))
+
+
+def clean_name(raw: str) -> str | None:
+    """A generated name as it can be stored: cleaned like every name a user sends (NFC, no
+    control characters, trimmed), so that sending it back stores it unchanged; cut to
+    ``MAX_NAME_LENGTH`` characters (then trimmed again) in the rare case that cleaning the
+    whole makes it longer than its parts said (NFC spells a few characters, such as U+0958,
+    with two code points, and joining parts can undo a composition); None when it is blank.
+
+    A name that was clean already is returned unchanged, so generation stays reproducible for
+    every generator whose names were valid before names were cleaned.
+    """
+    name = clean_text(raw)
+    if len(name) > MAX_NAME_LENGTH:
+        name = name[:MAX_NAME_LENGTH].rstrip()
+    return name or None

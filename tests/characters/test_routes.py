@@ -686,6 +686,59 @@ def test_options_written_unclean_can_be_sent_back(client, alice):
     assert wrong.status_code == 422 and "school" in wrong.get_json()["errors"]["json"]["attributes"]
 
 
+def store_as_saved_earlier(app, account, definition, name="Earlier"):
+    """A template whose definition an earlier release accepted and today's refuses: written
+    through the service, past the schema, as it would have been then."""
+    from app.character_templates import service
+    from app.extensions import db
+    from app.users.models import User
+
+    with app.app_context():
+        owner = db.session.get(User, uuid.UUID(account.id))
+        data = {"name": name, "definition": definition}
+        return str(service.create_template(owner=owner, data=data).id)
+
+
+def test_generated_names_are_names_a_client_can_send_back(app, client, alice):
+    # a name is cleaned (NFC, no control characters, trimmed) and 1..100 characters however it
+    # comes: generated names are cleaned too, and a generator that can make a blank one is 422
+    blank = {
+        "names": {"h": {"parts": [["   ", "\u0007\u0007"]]}},
+        "fields": [{"key": "n", "type": "name", "generator": "h"}],
+    }
+    refused = client.post(
+        "/api/v1/templates", json={"name": "T", "definition": blank}, headers=alice.auth
+    )
+    assert refused.status_code == 422
+    assert (
+        "empty name" in refused.get_json()["errors"]["json"]["definition"]["names"]["h"]["parts"][0]
+    )
+    # one stored before keeps generating: a blank name gives the fallback name
+    earlier = store_as_saved_earlier(app, alice, blank, name="Blank")
+    for seed in (1, 2):
+        preview = client.post(
+            f"/api/v1/templates/{earlier}/preview", json={"seed": seed}, headers=alice.auth
+        ).get_json()[0]
+        made = generate(client, alice, earlier, seed=seed)
+        assert made["name"] == preview["name"] and re.fullmatch(r"Blank #\d{1,4}", made["name"])
+        assert made["attributes"] == preview["attributes"] == {"n": None}
+    # parts written unclean make clean names, which go back unchanged
+    unclean = {
+        "names": {"h": {"parts": [[" Al\u0007", "Re\u0301"], ["my ", "ric"]]}},
+        "fields": [{"key": "n", "type": "name", "generator": "h"}],
+    }
+    template = create_template(client, alice, definition=unclean)
+    for seed in range(8):
+        made = generate(client, alice, template["id"], seed=seed)
+        assert made["name"] in {"Almy", "Alric", "R\u00e9my", "R\u00e9ric"}
+        assert made["attributes"]["n"] == made["name"]
+        response = patch(client, alice, made["id"], {"name": made["name"]})
+        assert response.status_code == 200, response.get_json()
+        assert response.get_json()["attributes"] == made["attributes"]
+        again = create(client, alice, name=made["name"], template_id=template["id"])
+        assert again["name"] == made["name"]
+
+
 def test_template_values_stay_within_the_safe_integer_range(client, alice):
     # every result of b is past 2**53 - 1 (so it is null): no lock or attribute can set it,
     # and no message names a bound beyond the safe range
@@ -712,6 +765,26 @@ def test_template_values_stay_within_the_safe_integer_range(client, alice):
         assert errors["c"] == [f"must be between {limit - 9} and {limit}"]
     made = generate(client, alice, template["id"], seed=1, locks={"c": limit})
     assert made["attributes"] == {"a": limit, "b": None, "c": limit}
+
+
+def test_a_template_stored_with_null_sections_still_generates(app, client, alice):
+    # null for tables, names or grammars is 422 now; a definition stored with them reads as if
+    # they were left out
+    definition = {
+        "tables": None,
+        "names": None,
+        "grammars": None,
+        "fields": [{"key": "a", "type": "integer", "dice": "d6"}],
+    }
+    for member in ("tables", "names", "grammars"):
+        body = {"name": "T", "definition": {**SIMPLE_DEFINITION, member: None}}
+        response = client.post("/api/v1/templates", json=body, headers=alice.auth)
+        assert response.status_code == 422
+        errors = response.get_json()["errors"]["json"]["definition"]
+        assert "must be an object" in errors[member][0]
+    earlier = store_as_saved_earlier(app, alice, definition)
+    made = generate(client, alice, earlier, seed=4)
+    assert 1 <= made["attributes"]["a"] <= 6
 
 
 def test_list_issues_a_constant_number_of_queries(app, client):

@@ -477,6 +477,38 @@ def test_name_field_defaults_to_the_first_name_field() -> None:
             ("names", "n", "parts"),
             "101 characters",
         ),
+        (  # names are cleaned (trimmed, no control characters): this one can be blank
+            with_fields({"key": "a", "type": "text"}, names={"n": {"parts": [["   ", "\u0007"]]}}),
+            ("names", "n", "parts"),
+            "empty name",
+        ),
+        (
+            with_fields(
+                {"key": "a", "type": "text"}, names={"n": {"parts": [[" ", "Al"], ["", "Bo"]]}}
+            ),
+            ("names", "n", "parts"),
+            "empty name",
+        ),
+        (  # measured cleaned: NFC spells U+0958 with two code points
+            with_fields({"key": "a", "type": "text"}, names={"n": {"parts": [["\u0958" * 51]]}}),
+            ("names", "n", "parts"),
+            "102 characters",
+        ),
+        (
+            with_fields({"key": "a", "type": "text"}, tables=None),
+            ("tables",),
+            "must be an object",
+        ),
+        (
+            with_fields({"key": "a", "type": "text"}, names=None),
+            ("names",),
+            "must be an object",
+        ),
+        (
+            with_fields({"key": "a", "type": "text"}, grammars=None),
+            ("grammars",),
+            "must be an object",
+        ),
         (
             with_fields({"key": "a", "type": "text"}, grammars={"g": {}}),
             ("grammars", "g"),
@@ -712,6 +744,26 @@ def test_switch_default_required_on_other_field_types() -> None:
 )
 def test_invalid_switches(param: Any, governing: Any, path: tuple, fragment: str) -> None:
     assert_error(switch_definition(param, governing), ("fields", 1, "dice", *path), fragment)
+
+
+def test_a_stored_definition_is_not_refused_by_rules_that_came_after_it() -> None:
+    # a template version saved before these rules keeps compiling, so it keeps generating:
+    # null sections, a generator that can make blank names
+    definition = {
+        "tables": None,
+        "grammars": None,
+        "names": {"h": {"parts": [["   ", "\u0007\u0007", "Al"]]}},
+        "fields": [{"key": "who", "type": "name", "generator": "h"}],
+    }
+    assert {path for path, _ in errors_of(definition)} == {
+        ("tables",),
+        ("grammars",),
+        ("names", "h", "parts"),
+    }
+    compiled = compile_definition(definition, stored=True)
+    assert compiled.keys == ("who",)
+    # what they break still cannot break anything else
+    assert_error({**definition, "tables": []}, ("tables",), "must be an object")
 
 
 def test_switchable_parameters() -> None:
