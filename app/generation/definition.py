@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import keyword
+import math
 import re
 from collections.abc import Callable, Mapping
 from types import MappingProxyType
@@ -33,6 +34,7 @@ from .grammar import (
     SYMBOL_PATTERN,
     Grammar,
     NameGenerator,
+    clean_name,
     grammar_problems,
     parse_rule,
 )
@@ -126,10 +128,11 @@ class _Compiler:
         """A problem that refuses a definition being saved but not a stored one.
 
         For rules that definitions already stored may break (they came after them: a null
-        section, a name generator that can make a blank name), where what the rule forbids
-        does no harm to generation: a null section is read as absent, a blank name gives the
-        character its fallback name. A template's versions never change, so ignoring them
-        there keeps every stored template generating what it did.
+        section, a name generator that can make a blank name, a switch case that can never
+        match), where what the rule forbids does no harm to generation: a null section is read
+        as absent, a case that never matches does not, a blank name gives the character its
+        fallback name. A template's versions never change, so ignoring them there keeps
+        every stored template generating what it did.
         """
         if not self.stored:
             self.error(path, message)
@@ -600,8 +603,16 @@ class _Compiler:
                     extra["start"] = start
         return extra
 
-    def check_cases(self, index: int, name: str, param: Param, possible: dict) -> None:
-        """Case keys that can never match, and a missing default."""
+    def check_cases(
+        self, index: int, name: str, param: Param, possible: dict, static: Mapping[str, Type]
+    ) -> None:
+        """Case keys that can never match, and a missing default.
+
+        A case can match only a value's string form (:func:`case_key`): a choice's options, a
+        boolean's ``true``/``false``, an integer's canonical decimal within +-(2**53 - 1), a
+        name's cleaned text; a derived field's by the type its expression gives (a string
+        expression can give any text, so its cases are not checked).
+        """
         path: Path = ("fields", index, name)
         governing = param.switch
         kind = self.types.get(self.keys[governing]) if governing in self.keys else None
@@ -611,21 +622,24 @@ class _Compiler:
         for case in param.cases:
             if not isinstance(case, str):
                 continue
-            if kind == "choice" and values is not None and case not in values:
-                self.error(
-                    (*path, "cases", case),
-                    f"'{governing}' can never be {_brief(case)}: not an option",
-                )
-            elif kind == "boolean" and case not in ("true", "false"):
-                self.error(
-                    (*path, "cases", case),
-                    f"can never match: '{governing}' is written 'true' or 'false'",
-                )
-            elif kind == "integer" and not re.fullmatch(r"-?(0|[1-9][0-9]*)", case):
-                self.error(
-                    (*path, "cases", case),
-                    f"can never match: '{governing}' is an integer, written like '12' or '-3'",
-                )
+            if kind == "choice":
+                if values is not None and case not in values:
+                    self.on_save(
+                        (*path, "cases", case),
+                        f"'{governing}' can never be {_brief(case)}: not an option",
+                    )
+            elif kind == "name":
+                if clean_name(case) != case:
+                    self.on_save(
+                        (*path, "cases", case),
+                        f"can never match: '{governing}' is a name, which is cleaned (NFC, no "
+                        f"control characters, trimmed) and 1 to {MAX_NAME_LENGTH} characters",
+                    )
+            else:
+                kind_of_value = static.get(governing) if kind == "derived" else STATIC_TYPES[kind]
+                wrong = _case_never_matches(case, kind_of_value)
+                if wrong:
+                    self.on_save((*path, "cases", case), f"can never match: '{governing}' {wrong}")
         if param.has_default:
             return
         if kind == "choice" and values is not None:
@@ -672,6 +686,40 @@ class _Compiler:
                     f"{len(options)} options{suffix}",
                 )
                 return
+
+
+_INTEGER_TEXT = re.compile(r"0|-?[1-9][0-9]*")
+
+
+def _case_never_matches(case: str, kind: Type) -> str | None:
+    """Why a value of static type ``kind`` can never be written ``case`` (None if it can, or
+    if ``kind`` is unknown or includes strings, which can be any text)."""
+    if kind is None or "str" in kind:
+        return None
+    forms = []
+    if "int" in kind:
+        if _INTEGER_TEXT.fullmatch(case) and abs(int(case)) <= LIMIT:
+            return None
+        forms.append("an integer within +-(2**53 - 1) in decimal, like '12' or '-3'")
+    if "frac" in kind:
+        if _is_float_text(case):
+            return None
+        forms.append("a fraction as its float text, like '2.5'")
+    if "bool" in kind:
+        if case in ("true", "false"):
+            return None
+        forms.append("'true' or 'false'")
+    return "is written as " + " or ".join(forms)
+
+
+def _is_float_text(case: str) -> bool:
+    """Whether ``case`` is how a derived fraction is written: ``repr`` of a finite float
+    (:func:`case_key`), within the magnitude a number may have."""
+    try:
+        number = float(case)
+    except ValueError:
+        return False
+    return math.isfinite(number) and abs(number) <= 2**53 and repr(number) == case
 
 
 def _possible_choice_values(compiled_params: dict[int, dict]) -> dict[int, list[str]]:
@@ -730,19 +778,7 @@ def compile_definition(obj: object, *, stored: bool = False) -> CompiledTemplate
         if spec is not None:
             field_args[index] = compiler.field_params(index, spec)
 
-    # switches: governing values
     params_by_index = {index: args["params"] for index, args in field_args.items()}
-    choice_values = _possible_choice_values(
-        {index: params for index, params in params_by_index.items() if types.get(index) == "choice"}
-    )
-    possible = {key: choice_values.get(index) for key, index in keys.items()}
-    for index, params in params_by_index.items():
-        for name, param in params.items():
-            if param.switch is not None:
-                compiler.check_cases(index, name, param, possible)
-        if types.get(index) == "pick":
-            compiler.check_count(index, params)
-
     # expressions and dependencies
     expressions: dict[tuple[int, str], Expression] = {}
     deps: dict[int, set[str]] = {}
@@ -804,6 +840,18 @@ def compile_definition(obj: object, *, stored: bool = False) -> CompiledTemplate
             )
             continue
         evaluators[(index, member)] = evaluator
+
+    # switches: governing values (a derived field's by the static type of its expression)
+    choice_values = _possible_choice_values(
+        {index: params for index, params in params_by_index.items() if types.get(index) == "choice"}
+    )
+    possible = {key: choice_values.get(index) for key, index in keys.items()}
+    for index, params in params_by_index.items():
+        for name, param in params.items():
+            if param.switch is not None:
+                compiler.check_cases(index, name, param, possible, static)
+        if types.get(index) == "pick":
+            compiler.check_count(index, params)
 
     name_field = _name_field(obj, keys, types, error)
     if compiler.errors:

@@ -362,6 +362,56 @@ def test_a_null_seed_is_not_a_seed(client, alice):
         assert "`null` is not a seed" in spec[schema]["properties"]["seed"]["description"]
 
 
+@pytest.mark.parametrize(
+    ("fields", "where"),
+    [
+        (  # "-0" is no integer's decimal form
+            [
+                {"key": "n", "type": "integer", "range": [-5, 5]},
+                {
+                    "key": "x",
+                    "type": "integer",
+                    "dice": {"switch": "n", "cases": {"-0": "d4"}, "default": "d6"},
+                },
+            ],
+            ("fields", "1", "dice", "cases", "-0"),
+        ),
+        (  # a derived boolean is written "true"
+            [
+                {"key": "n", "type": "integer", "range": [1, 5]},
+                {"key": "b", "type": "derived", "expr": "n > 2"},
+                {
+                    "key": "x",
+                    "type": "integer",
+                    "dice": {"switch": "b", "cases": {"True": "d4"}, "default": "d6"},
+                },
+            ],
+            ("fields", "2", "dice", "cases", "True"),
+        ),
+        (  # a derived integer in canonical decimal
+            [
+                {"key": "n", "type": "integer", "range": [1, 5]},
+                {"key": "b", "type": "derived", "expr": "n * 2"},
+                {
+                    "key": "x",
+                    "type": "integer",
+                    "dice": {"switch": "b", "cases": {"012": "d4"}, "default": "d6"},
+                },
+            ],
+            ("fields", "2", "dice", "cases", "012"),
+        ),
+    ],
+)
+def test_switch_cases_that_can_never_match_are_422(client, alice, fields, where):
+    body = {"name": "T", "definition": {"fields": fields}}
+    response = client.post(BASE, json=body, headers=alice.auth)
+    assert response.status_code == 422
+    node = response.get_json()["errors"]["json"]["definition"]
+    for part in where:
+        node = node[part]
+    assert "can never match" in node[0]
+
+
 def test_preview_bounds_the_size_of_what_it_generates(client, alice):
     # each character: 18 fields of 1,000 picks, ~864 KB of attributes; 4 fit in 4 MiB, 5 do not
     template = create_template(client, alice, definition=picking_definition(18))

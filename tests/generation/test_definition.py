@@ -746,22 +746,114 @@ def test_invalid_switches(param: Any, governing: Any, path: tuple, fragment: str
     assert_error(switch_definition(param, governing), ("fields", 1, "dice", *path), fragment)
 
 
+@pytest.mark.parametrize(
+    ("governing", "case", "fragment"),
+    [
+        ({"key": "level", "type": "integer", "range": [-5, 5]}, "-0", "an integer"),
+        ({"key": "level", "type": "integer", "range": [-5, 5]}, "+3", "an integer"),
+        ({"key": "level", "type": "integer", "range": [-5, 5]}, str(2**53), "an integer"),
+        ({"key": "level", "type": "integer", "range": [-5, 5]}, str(-(2**53)), "an integer"),
+        ({"key": "who", "type": "name", "generator": "n"}, " Al", "is a name"),
+        ({"key": "who", "type": "name", "generator": "n"}, "Al\u0007", "is a name"),
+        ({"key": "who", "type": "name", "generator": "n"}, "Re\u0301my", "is a name"),
+        ({"key": "who", "type": "name", "generator": "n"}, "", "is a name"),
+    ],
+)
+def test_switch_cases_that_can_never_match(governing: Any, case: str, fragment: str) -> None:
+    definition = switch_definition(
+        {"switch": governing["key"], "cases": {case: "1d6"}, "default": "1d4"}, governing
+    )
+    definition["names"] = {"n": {"parts": [["Al", "Bo"]]}}
+    assert_error(definition, ("fields", 1, "dice", "cases", case), fragment)
+
+
+def derived_switch(expr: str, case: str) -> dict[str, Any]:
+    return with_fields(
+        {"key": "n", "type": "integer", "range": [-5, 5]},
+        {"key": "d", "type": "derived", "expr": expr},
+        {
+            "key": "hp",
+            "type": "integer",
+            "dice": {"switch": "d", "cases": {case: "1d6"}, "default": "1d4"},
+        },
+    )
+
+
+@pytest.mark.parametrize(
+    ("expr", "case", "fragment"),
+    [
+        ("n > 2", "True", "'true' or 'false'"),
+        ("n * 2", "012", "an integer"),
+        ("n * 2", "-0", "an integer"),
+        ("n * 2", "4.0", "an integer"),
+        ("n / 3", "0.330", "float text"),
+        ("n / 2", "2.50", "float text"),
+        ("n / 2", "true", "float text"),
+        ("n if n > 0 else n > 2", "yes", "'true' or 'false'"),
+    ],
+)
+def test_derived_switch_cases_that_can_never_match(expr: str, case: str, fragment: str) -> None:
+    # a derived field's cases are checked against the type its expression gives
+    assert_error(derived_switch(expr, case), ("fields", 2, "dice", "cases", case), fragment)
+
+
+@pytest.mark.parametrize(
+    ("expr", "case"),
+    [
+        ("n > 2", "true"),
+        ("n * 2", "-10"),
+        ("n * 2", str(2**53 - 1)),
+        ("n / 3", "0.3333333333333333"),
+        ("n / 3", "1"),
+        ("n / 2", "2.5"),
+        ("n / 2", "-2.5"),
+        ("n if n > 0 else n > 2", "true"),
+        ("n if n > 0 else n > 2", "3"),
+        ("'a' if n > 0 else 'b'", " any text at all "),
+    ],
+)
+def test_derived_switch_cases_that_can_match(expr: str, case: str) -> None:
+    compile_definition(derived_switch(expr, case))
+
+
 def test_a_stored_definition_is_not_refused_by_rules_that_came_after_it() -> None:
     # a template version saved before these rules keeps compiling, so it keeps generating:
-    # null sections, a generator that can make blank names
+    # null sections, a generator that can make blank names, cases that never match
     definition = {
         "tables": None,
         "grammars": None,
         "names": {"h": {"parts": [["   ", "\u0007\u0007", "Al"]]}},
-        "fields": [{"key": "who", "type": "name", "generator": "h"}],
+        "fields": [
+            {"key": "n", "type": "integer", "range": [-5, 5]},
+            {"key": "who", "type": "name", "generator": "h"},
+            {"key": "d", "type": "derived", "expr": "n > 2"},
+            {
+                "key": "hp",
+                "type": "integer",
+                "dice": {"switch": "n", "cases": {"-0": "1d6"}, "default": "1d4"},
+            },
+            {
+                "key": "mp",
+                "type": "integer",
+                "dice": {"switch": "d", "cases": {"True": "1d6"}, "default": "1d4"},
+            },
+            {
+                "key": "xp",
+                "type": "integer",
+                "dice": {"switch": "who", "cases": {" Al": "1d6"}, "default": "1d4"},
+            },
+        ],
     }
     assert {path for path, _ in errors_of(definition)} == {
         ("tables",),
         ("grammars",),
         ("names", "h", "parts"),
+        ("fields", 3, "dice", "cases", "-0"),
+        ("fields", 4, "dice", "cases", "True"),
+        ("fields", 5, "dice", "cases", " Al"),
     }
     compiled = compile_definition(definition, stored=True)
-    assert compiled.keys == ("who",)
+    assert compiled.keys == ("n", "who", "d", "hp", "mp", "xp")
     # what they break still cannot break anything else
     assert_error({**definition, "tables": []}, ("tables",), "must be an object")
 
