@@ -14,7 +14,7 @@ from typing import Any
 import marshmallow as ma
 from marshmallow import fields, validate
 
-from app.common.text import clean_html, clean_text, clean_values
+from app.common.text import clean_html, clean_text, clean_values, has_visible_character
 
 
 class BaseSchema(ma.Schema):
@@ -33,7 +33,10 @@ class Text(fields.String):
     """Plain text, cleaned (NFC, no control characters, trimmed). Returned exactly as cleaned.
 
     The length limit (a ``validate.Length`` validator) applies to the cleaned text; a text sent
-    more than ``RAW_LENGTH_FACTOR`` times that long is refused before it is cleaned.
+    more than ``RAW_LENGTH_FACTOR`` times that long is refused before it is cleaned. A field
+    that refuses the empty text (a minimum length of 1 or more) also refuses a text that shows
+    nothing: only format characters, combining marks and separators
+    (:func:`~app.common.text.has_visible_character`), which would be a blank name.
     """
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
@@ -43,11 +46,17 @@ class Text(fields.String):
             raise ma.ValidationError(f"Longer than maximum length {limit}.")
         if "\x00" in text:
             raise ma.ValidationError("Must not contain NUL characters.")
-        return clean_text(text)
+        cleaned = clean_text(text)
+        if cleaned and self._refuses_empty() and not has_visible_character(cleaned):
+            raise ma.ValidationError("Must contain a visible character.")
+        return cleaned
 
     def _max_length(self) -> int | None:
         limits = [v.max for v in self.validators if isinstance(v, validate.Length) and v.max]
         return min(limits) if limits else None
+
+    def _refuses_empty(self) -> bool:
+        return any(isinstance(v, validate.Length) and v.min for v in self.validators)
 
 
 class SafeHTML(Text):

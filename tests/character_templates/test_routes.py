@@ -579,3 +579,18 @@ def test_definition_comes_back_in_the_order_sent(client, alice):
     raw = again.get_data(as_text=True)
     assert raw.index('"dice"') < raw.index('"key"') < raw.index('"type"')
     assert list(again.get_json()["definition"]) == ["tables", "fields"]
+
+
+def test_a_template_name_must_show_something(client, alice):
+    body = {"name": "\u2060\u200d", "definition": SIMPLE_DEFINITION}
+    refused = client.post(BASE, json=body, headers=alice.auth)
+    assert refused.status_code == 422
+    assert refused.get_json()["errors"]["json"] == {"name": ["Must contain a visible character."]}
+    tags = client.post(
+        BASE,
+        json={"name": "t", "definition": SIMPLE_DEFINITION, "tags": ["\u200b"]},
+        headers=alice.auth,
+    )
+    assert tags.status_code == 422
+    created = create_template(client, alice)
+    assert patch(client, alice, created["id"], {"name": "\u202e"}).status_code == 422

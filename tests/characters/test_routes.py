@@ -958,3 +958,21 @@ def test_name_and_a_different_name_attribute_are_422(client, alice, template):
     )
     assert response.status_code == 422
     assert key in response.get_json()["errors"]["json"]["locks"]
+
+
+def test_a_name_must_show_something(client, alice, template):
+    invisible = "\u200b\u00ad"
+    refused = client.post(BASE, json={"name": invisible}, headers=alice.auth)
+    assert refused.status_code == 422
+    assert refused.get_json()["errors"]["json"] == {"name": ["Must contain a visible character."]}
+    generated = client.post(
+        f"{BASE}/generate",
+        json={"template_id": template["id"], "name": invisible},
+        headers=alice.auth,
+    )
+    assert generated.status_code == 422
+    assert "name" in generated.get_json()["errors"]["json"]
+    character = create(client, alice)
+    assert patch(client, alice, character["id"], {"name": "\u0301"}).status_code == 422
+    # generated names are the engine's, not a client's text: unaffected
+    assert generate(client, alice, template["id"])["name"]

@@ -134,3 +134,44 @@ def test_usernames_and_tags_are_cleaned_before_their_pattern(client, alice):
     )
     assert template.status_code == 201
     assert template.get_json()["tags"] == ["fantasy", "npc"]
+
+
+INVISIBLE_ONLY = [
+    "\u200b",  # zero-width space
+    "\u2060\u200d",  # word joiner, zero-width joiner
+    "\u00ad",  # soft hyphen
+    "\u202e",  # right-to-left override
+    "\u0301\u0301",  # combining marks with nothing to sit on
+    "\u20dd",  # an enclosing mark (Me)
+    "\u200b \u200b",  # a space between them (the ends are not whitespace: not trimmed)
+    "\ufeff\u2028\u200c",  # byte order mark, line separator, zero-width non-joiner
+]
+
+
+@pytest.mark.parametrize("name", INVISIBLE_ONLY)
+def test_short_text_that_shows_nothing_is_refused(probe, name):
+    response = probe.post("/api/v1/_probe/echo", json={"name": name})
+    assert response.status_code == 422
+    assert response.get_json()["errors"]["json"] == {"name": ["Must contain a visible character."]}
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "\U0001f469\u200d\U0001f4bb",  # woman technologist: a ZWJ emoji sequence
+        "\u0645\u200c\u0627",  # Arabic with a zero-width non-joiner
+        "\u0915\u094d\u200d\u0937",  # Devanagari with a virama and a zero-width joiner
+        "a\u200bb",  # a format character inside visible text stays
+        "\u2800",  # braille blank: a symbol (So), not one of the invisible categories
+    ],
+)
+def test_visible_text_keeps_its_format_characters(probe, name):
+    response = probe.post("/api/v1/_probe/echo", json={"name": name})
+    assert response.status_code == 200
+    assert response.get_json()["name"] == name
+
+
+def test_only_fields_that_refuse_empty_text_refuse_invisible_text(probe):
+    # the list query's q has no minimum length: an invisible search is a search like any other
+    response = probe.get("/api/v1/_probe/items", query_string={"q": "\u200b"})
+    assert response.status_code == 200

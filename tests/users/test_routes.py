@@ -346,3 +346,23 @@ def test_a_new_user_was_created_and_last_updated_at_the_same_instant(client, app
     with app.app_context():
         stored = db.session.get(User, uuid.UUID(body["id"]))
         assert stored.created_at == stored.updated_at
+
+
+@pytest.mark.parametrize("name", ["\u200b", "\u2060\u200d", "\u00ad", "\u202e", "\u0301\u0301"])
+def test_display_name_must_show_something(client, alice, name):
+    refused = register(client, display_name=name)
+    assert refused.status_code == 422
+    assert refused.get_json()["errors"]["json"] == {
+        "display_name": ["Must contain a visible character."]
+    }
+    etag = client.get(ME, headers=alice.auth).headers["ETag"]
+    patched = client.patch(
+        ME, json={"display_name": name}, headers={**alice.auth, "If-Match": etag}
+    )
+    assert patched.status_code == 422
+    assert "display_name" in patched.get_json()["errors"]["json"]
+    # a visible name with a joiner in it is stored exactly as sent
+    emoji = "\U0001f469\u200d\U0001f4bb Ada"
+    kept = client.patch(ME, json={"display_name": emoji}, headers={**alice.auth, "If-Match": etag})
+    assert kept.status_code == 200
+    assert kept.get_json()["display_name"] == emoji
