@@ -48,7 +48,7 @@ def refresh(*, claims: dict[str, Any]) -> dict[str, Any]:
     succeed. A token that is not current (already rotated, or its session revoked) is a reuse:
     the whole session is revoked, its access tokens included.
     """
-    session_id, presented = claims["_sid"], uuid.UUID(str(claims["jti"]))
+    session_id, presented = claims["_sid"], claims["_jti"]
     new_jti = uuid.uuid4()
     rotated = db.session.execute(
         update(LoginSession)

@@ -1,7 +1,8 @@
 """JWTs (issued with flask-jwt-extended, verified with PyJWT), and authenticating a request.
 
 Claims: ``sub`` (user id), ``sid`` (login session id), ``jti``, ``type`` (access/refresh),
-``iat``/``exp``. Nothing secret. Every failure is a 401 problem with ``WWW-Authenticate``.
+``iat``/``nbf``/``exp``; all required, in the shape issued. Nothing secret. Every failure is
+a 401 problem with ``WWW-Authenticate``.
 """
 
 from __future__ import annotations
@@ -46,21 +47,58 @@ def _bearer_token() -> str:
     return token.strip()
 
 
-_REQUIRED_CLAIMS = ["exp", "sub", "jti", "type", "sid"]
+# Every claim this service issues and reads, required in the exact shape it issues them:
+# ``flask-jwt-extended`` writes the times as JSON integers and ``jti`` as a UUID, and the
+# service writes ``sub`` and ``sid`` as UUIDs (:func:`issue_tokens`).
+_TIME_CLAIMS = ("exp", "iat", "nbf")
+_UUID_CLAIMS = ("sub", "sid", "jti")
+_REQUIRED_CLAIMS = [*_TIME_CLAIMS, *_UUID_CLAIMS, "type"]
+_TOKEN_TYPES = frozenset({"access", "refresh"})
 # A token issued by another instance whose clock is a little ahead starts ("nbf", "iat") a
 # little in the future here: accepted when it is at most this far ahead, so that the tokens of
 # several instances work on every one (their clocks kept in step, as NTP does). Expiry has no
 # such leeway: a token expires when it says.
 CLOCK_SKEW_SECONDS = 30
+MALFORMED = "The token is malformed or its signature is invalid."
+
+
+def _canonical_uuid(value: Any) -> uuid.UUID | None:
+    """``value`` as a UUID when it is one written as this service writes them (lower-case hex
+    with dashes, ``str(uuid)``), else None. ``uuid.UUID`` also reads braces, ``urn:uuid:``,
+    upper case and no dashes: a token carrying those was not made here."""
+    if not isinstance(value, str) or len(value) != 36:
+        return None
+    try:
+        parsed = uuid.UUID(value)
+    except ValueError:
+        return None
+    return parsed if str(parsed) == value else None
+
+
+def _checked_shape(claims: dict[str, Any]) -> dict[str, Any]:
+    """``claims`` with ``_sub``, ``_sid`` and ``_jti`` parsed, when every claim has the shape
+    this service issues: times are JSON integers (not ``true``, ``1e20`` or ``"5"``), ids are
+    canonical UUID strings, ``type`` is ``access`` or ``refresh``. A correctly signed token of
+    any other shape (signed with a leaked key, or by a bug) is refused as malformed rather than
+    read loosely: ``uuid.UUID("abc")`` in the refresh was a 500."""
+    if any(type(claims[name]) is not int for name in _TIME_CLAIMS):
+        raise jwt.InvalidTokenError("a time claim is not an integer")
+    if claims["type"] not in _TOKEN_TYPES:
+        raise jwt.InvalidTokenError("unknown token type")
+    parsed = {f"_{name}": _canonical_uuid(claims[name]) for name in _UUID_CLAIMS}
+    if None in parsed.values():
+        raise jwt.InvalidTokenError("an id claim is not a canonical UUID")
+    return {**claims, **parsed}
 
 
 @functools.lru_cache(maxsize=4096)
 def _verified_claims(token: str, key: str, algorithms: tuple[str, ...]) -> Mapping[str, Any]:
-    """The token's claims, its signature and claims verified except the expiry.
+    """The token's claims, its signature and the shape of its claims verified, with its ids
+    parsed (``_sub``, ``_sid``, ``_jti``); the time claims are not compared with the clock.
 
     Verifying is deterministic for a given token and key, so a token is verified once per
-    worker (a client sends the same one for up to 15 minutes) and only its expiry, which
-    changes with the clock, is checked on every use. Failures are not cached.
+    worker (a client sends the same one for up to 15 minutes) and only its times, which are
+    compared with a clock that moves, are checked on every use. Failures are not cached.
     """
     claims = jwt.decode(
         token,
@@ -74,15 +112,16 @@ def _verified_claims(token: str, key: str, algorithms: tuple[str, ...]) -> Mappi
             "verify_iat": False,
         },
     )
-    return MappingProxyType(claims)
+    return MappingProxyType(_checked_shape(claims))
 
 
 def decode_request_token(*, refresh: bool = False) -> dict[str, Any]:
-    """Verify the bearer token's signature, expiry and type; 401 for anything wrong.
+    """Verify the bearer token's signature, claims, times and type; 401 for anything wrong.
 
     Verified with PyJWT directly (the library flask-jwt-extended wraps): at most one decode
     per request, where flask-jwt-extended's request helpers decode the token four times — a
     measured tenth of an authenticated read. Tokens are still issued by flask-jwt-extended.
+    ``_sub``, ``_sid`` and ``_jti`` are the claims' ids as UUIDs.
     """
     token = _bearer_token()
     config = current_app.config
@@ -91,26 +130,18 @@ def decode_request_token(*, refresh: bool = False) -> dict[str, Any]:
             token, config["JWT_SECRET_KEY"], tuple(config["JWT_DECODE_ALGORITHMS"])
         )
     except jwt.PyJWTError:
-        raise Unauthorized("The token is malformed or its signature is invalid.") from None
-    expires = verified["exp"]
-    if not isinstance(expires, int | float) or isinstance(expires, bool):
-        raise Unauthorized("The token is malformed or its signature is invalid.")
+        raise Unauthorized(MALFORMED) from None
     now = time.time()
-    if expires <= now - config["JWT_DECODE_LEEWAY"]:
+    if verified["exp"] <= now - config["JWT_DECODE_LEEWAY"]:
         raise Unauthorized("The token has expired.")
-    not_before = verified.get("nbf", verified.get("iat"))
-    if isinstance(not_before, int | float) and not_before > now + CLOCK_SKEW_SECONDS:
+    # both: a token that says it was issued (iat) or starts (nbf) in the future was not issued
+    # by an instance whose clock is merely a little ahead
+    if max(verified["nbf"], verified["iat"]) > now + CLOCK_SKEW_SECONDS:
         raise Unauthorized("The token is not valid yet.")
-    claims = dict(verified)
-    if claims.get("type") != ("refresh" if refresh else "access"):
+    if verified["type"] != ("refresh" if refresh else "access"):
         wanted = "a refresh token" if refresh else "an access token"
         raise Unauthorized(f"This endpoint needs {wanted}.")
-    try:
-        claims["_sid"] = uuid.UUID(str(claims["sid"]))
-        claims["_sub"] = uuid.UUID(str(claims["sub"]))
-    except ValueError:
-        raise Unauthorized("The token is malformed or its signature is invalid.") from None
-    return claims
+    return dict(verified)
 
 
 def authenticate_request() -> Caller:

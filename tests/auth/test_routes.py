@@ -284,6 +284,74 @@ def test_a_token_from_an_instance_whose_clock_is_ahead_is_accepted(client, app, 
     assert response.get_json()["detail"] == "The token is not valid yet."
 
 
+def _signed(app, token: str, drop: tuple[str, ...] = (), **changes) -> str:
+    """``token``'s claims with ``changes`` (and without ``drop``), signed with the app's key:
+    a token only this service (or whoever holds its key) could make."""
+    claims = pyjwt.decode(token, options={"verify_signature": False})
+    claims.update(changes)
+    for name in drop:
+        del claims[name]
+    return pyjwt.encode(claims, app.config["JWT_SECRET_KEY"], algorithm="HS256")
+
+
+def _odd_claims(token: str) -> dict[str, dict]:
+    """Claims of a shape this service never issues, by case name."""
+    claims = pyjwt.decode(token, options={"verify_signature": False})
+    sub, now = claims["sub"], int(time.time())
+    return {
+        "exp float": {"exp": 1e20},
+        "exp bool": {"exp": True},
+        "exp string": {"exp": str(now + 600)},
+        "exp list": {"exp": [now + 600]},
+        "nbf string": {"nbf": "x"},
+        "iat string": {"iat": "x"},
+        "iat float": {"iat": float(now)},
+        "iat null": {"iat": None},
+        "sub braced": {"sub": "{" + sub + "}"},
+        "sub undashed": {"sub": sub.replace("-", "")},
+        "sub urn": {"sub": f"urn:uuid:{sub}"},
+        "sub upper": {"sub": sub.upper()},
+        "sub not a uuid": {"sub": "not-a-uuid"},
+        "sid int": {"sid": 123},
+        "sid null": {"sid": None},
+        "jti not a uuid": {"jti": "abc"},
+        "jti upper": {"jti": claims["jti"].upper()},
+        "type upper": {"type": claims["type"].upper()},
+        "type other": {"type": "id"},
+    }
+
+
+@pytest.mark.parametrize("kind", ["access", "refresh"])
+def test_a_signed_token_of_another_shape_is_malformed(client, app, alice, kind):
+    token = alice.access if kind == "access" else alice.refresh
+    call = (
+        (lambda t: client.get(ME, headers=bearer(t)))
+        if kind == "access"
+        else (lambda t: client.post("/api/v1/auth/refresh", headers=bearer(t)))
+    )
+    cases = {name: _signed(app, token, **changes) for name, changes in _odd_claims(token).items()}
+    cases |= {f"no {name}": _signed(app, token, drop=(name,)) for name in ("iat", "nbf")}
+    for name, odd in cases.items():
+        response = call(odd)
+        assert_401(response)
+        assert response.get_json()["detail"] == (
+            "The token is malformed or its signature is invalid."
+        ), name
+    # the genuine token, and the same claims signed again, still work: none of it was a reuse
+    assert call(_signed(app, token)).status_code == 200
+
+
+def test_an_issued_at_in_the_future_is_refused_even_with_a_current_not_before(client, app, alice):
+    now = int(time.time())
+    early = _signed(app, alice.access, nbf=now, iat=now + 120)
+    response = client.get(ME, headers=bearer(early))
+    assert_401(response)
+    assert response.get_json()["detail"] == "The token is not valid yet."
+    assert (
+        client.get(ME, headers=bearer(_signed(app, alice.access, iat=now + 5))).status_code == 200
+    )
+
+
 def test_access_token_is_not_a_refresh_token(client, alice):
     assert_401(client.post("/api/v1/auth/refresh", headers=alice.auth))
     assert_401(client.post("/api/v1/auth/refresh"))
