@@ -5,7 +5,9 @@ A view can show more than its own row: a character shows its owner's public prof
 ``template_id``, which deleting the template sets to null without touching the character's row.
 Such a resource names what else its view shows in ``etag_context`` (see :func:`owner_context`),
 and that goes into the ETag too, so the ETag changes whenever the view does and a 304 is never
-stale.
+stale. The other way round, a view that shows only part of its row must not change its ETag
+when the rest changes: a user's public profile (:class:`PublicProfile`) has an ETag of what it
+shows, not of the account's row version, which moves with the password, role and email too.
 
 The check here is only the fast path. The write itself is guarded by the database: every
 versioned model maps its version column as SQLAlchemy's ``version_id_col``, so the UPDATE or
@@ -16,7 +18,7 @@ no row matches, SQLAlchemy raises ``StaleDataError`` and the error handler answe
 from __future__ import annotations
 
 import hashlib
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from flask import Response, current_app, request
 
@@ -70,15 +72,37 @@ ETAG_HEADER = {
 
 def owner_context(owner: Any) -> str:
     """What an ETag must cover of an embedded owner's public view (``UserPublic``): what can
-    change of it (its id and ``created_at`` cannot), or ``""`` for none (built-in templates)."""
+    change of it (its id and ``created_at`` cannot), or ``""`` for none (built-in templates).
+    Nothing private: a change of the owner's password, role or email leaves it as it was."""
     if owner is None:
         return ""
     return repr((owner.username, owner.display_name, owner.bio))
 
 
-def etag_for(resource: Versioned, salt: str = "") -> str:
+class PublicProfile(NamedTuple):
+    """A user as their public view (``UserPublic``) shows them, for its ETag.
+
+    The account's row version moves with every change of the account, private ones too (a new
+    password, role or email), so an ETag made from it would tell every signed-in user when the
+    account changes privately: the same body with a new ETag. This view's ETag covers what it
+    shows and nothing else, as a character's view covers its owner (:func:`owner_context`).
+    """
+
+    id: Any
+    etag_context: str
+    # the view has no version of its own: its content is what tells one from another
+    row_version: int = 0
+
+    @classmethod
+    def of(cls, user: Any) -> PublicProfile:
+        return cls(user.id, f"public:{owner_context(user)}")
+
+
+def etag_for(resource: Versioned) -> str:
     context = getattr(resource, "etag_context", "")
-    text = f"{resource.id}:{resource.row_version}:{salt}:{context}"
+    # the empty field once held a per-view salt: kept, so that no ETag already issued changes
+    # (with a rolling deploy, two instances would otherwise answer each other's with 412)
+    text = f"{resource.id}:{resource.row_version}::{context}"
     return f'"{hashlib.sha256(text.encode()).hexdigest()[:32]}"'
 
 
@@ -92,7 +116,7 @@ def _if_match_holds(header: str, etag: str) -> bool:
     return "*" in tags or etag in tags
 
 
-def check_if_match(resource: Versioned, salt: str = "", *, required: bool = True) -> None:
+def check_if_match(resource: Versioned, *, required: bool = True) -> None:
     """Compare ``If-Match`` with the resource's current ETag (strongly). Without the header:
     428 where it is ``required``, else nothing to check (an If-Match that is sent is always
     evaluated, RFC 9110 13.2.1). An ``If-None-Match`` is evaluated too."""
@@ -101,17 +125,17 @@ def check_if_match(resource: Versioned, salt: str = "", *, required: bool = True
         raise PreconditionRequired(
             "This request requires an If-Match header with the resource's ETag."
         )
-    if header is not None and not _if_match_holds(header, etag_for(resource, salt)):
+    if header is not None and not _if_match_holds(header, etag_for(resource)):
         raise PreconditionFailed(
             "The resource has changed since you read it; GET it again and retry."
         )
-    check_if_none_match_on_write(resource, salt)
+    check_if_none_match_on_write(resource)
 
 
-def check_if_none_match_on_write(resource: Versioned, salt: str = "") -> None:
+def check_if_none_match_on_write(resource: Versioned) -> None:
     """RFC 9110 13.1.2: a write whose ``If-None-Match`` names the current version (or is ``*``,
     as the resource exists) is not performed: 412."""
-    if "If-None-Match" in request.headers and matches_if_none_match(etag_for(resource, salt)):
+    if "If-None-Match" in request.headers and matches_if_none_match(etag_for(resource)):
         raise PreconditionFailed(
             "If-None-Match names the resource's current version (or is *): nothing was changed."
         )
@@ -134,18 +158,18 @@ def matches_if_none_match(etag: str) -> bool:
     return "*" in tags or etag in tags
 
 
-def not_modified(resource: Versioned, salt: str = "") -> bool:
+def not_modified(resource: Versioned) -> bool:
     # the ETag is worked out only when asked for (most reads send no If-None-Match)
-    return "If-None-Match" in request.headers and matches_if_none_match(etag_for(resource, salt))
+    return "If-None-Match" in request.headers and matches_if_none_match(etag_for(resource))
 
 
-def not_modified_response(resource: Versioned, salt: str = "") -> Response | None:
+def not_modified_response(resource: Versioned) -> Response | None:
     """A 304 with the ETag when ``If-None-Match`` names the current version, else ``None``
     (412 first when an ``If-Match`` is sent and does not: :func:`check_if_match_on_read`)."""
     if "If-Match" in request.headers:
-        check_if_match_on_read(etag_for(resource, salt))
-    if not not_modified(resource, salt):
+        check_if_match_on_read(etag_for(resource))
+    if not not_modified(resource):
         return None
     response = current_app.response_class(status=304)
-    response.headers["ETag"] = etag_for(resource, salt)
+    response.headers["ETag"] = etag_for(resource)
     return response

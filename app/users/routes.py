@@ -14,6 +14,7 @@ from app.common.concurrency import (
     ETAG_HEADER,
     IF_MATCH_PARAMETER,
     IF_NONE_MATCH_PARAMETER,
+    PublicProfile,
     check_if_match,
     etag_for,
     not_modified_response,
@@ -31,9 +32,10 @@ from app.users.schemas import (
 blp = Blueprint("users", __name__, description="Accounts: your own, public profiles, moderation.")
 
 # The public view shows less than the private one, so it has an ETag of its own: one strong
-# ETag for two different bodies would let a cache or an If-None-Match serve the wrong one. The
-# private view keeps the plain ETag, the one `If-Match` on `/users/me` compares with.
-PUBLIC_VIEW = "public"
+# ETag for two different bodies would let a cache or an If-None-Match serve the wrong one. It is
+# made from what the view shows (PublicProfile), so a private change of the account (password,
+# role, email) does not show in it. The private view keeps the plain ETag of the row's version,
+# the one `If-Match` on `/users/me` compares with.
 OPTIONAL_IF_MATCH_PARAMETER = {
     **IF_MATCH_PARAMETER,
     "required": False,
@@ -115,17 +117,18 @@ class UserById(MethodView):
         """A user's public profile (the private view for yourself and for admins).
 
         Unknown and deactivated users are 404 (admins see deactivated ones). The two views
-        have different ETags; the private one is that of `GET /users/me`.
+        have different ETags; the private one is that of `GET /users/me`, and the public one
+        changes only when what it shows does (not with a new password, role or email).
         """
         viewer = current_caller()
         user = service.get_user(viewer=viewer, user_id=user_id)
         private = viewer.id == user.id or viewer.is_admin
-        salt = "" if private else PUBLIC_VIEW
         view = UserPrivate() if private else UserPublic()
-        return not_modified_response(user, salt) or (
+        versioned = user if private else PublicProfile.of(user)
+        return not_modified_response(versioned) or (
             _raw(view.dump(user)),
             200,
-            {"ETag": etag_for(user, salt)},
+            {"ETag": etag_for(versioned)},
         )
 
     @admin_required

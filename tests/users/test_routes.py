@@ -366,3 +366,64 @@ def test_display_name_must_show_something(client, alice, name):
     kept = client.patch(ME, json={"display_name": emoji}, headers={**alice.auth, "If-Match": etag})
     assert kept.status_code == 200
     assert kept.get_json()["display_name"] == emoji
+
+
+def _change_privately(app, client, account, admin) -> None:
+    """A new password, role and email for ``account``: nothing its public profile shows."""
+    from app.extensions import db
+    from app.users.models import User
+
+    etag = client.get(ME, headers=account.auth).headers["ETag"]
+    changed = client.patch(
+        ME,
+        json={"password": "another password 1", "current_password": account.password},
+        headers={**account.auth, "If-Match": etag},
+    )
+    assert changed.status_code == 200
+    url = f"/api/v1/users/{account.id}"
+    assert client.patch(url, json={"role": "admin"}, headers=admin.auth).status_code == 200
+    with app.app_context():  # no route changes an email: as an operator's fix would
+        user = db.session.get(User, uuid.UUID(account.id))
+        user.email = f"moved.{user.email}"
+        db.session.commit()
+
+
+def test_the_public_view_etag_ignores_private_changes(app, client, alice, bob, admin):
+    url = f"/api/v1/users/{alice.id}"
+    before = client.get(url, headers=bob.auth)
+    private_before = client.get(url, headers=admin.auth).headers["ETag"]
+    _change_privately(app, client, alice, admin)
+    after = client.get(url, headers={**bob.auth, "If-None-Match": before.headers["ETag"]})
+    assert after.status_code == 304  # nothing bob can see changed, and bob cannot tell
+    assert after.headers["ETag"] == before.headers["ETag"]
+    assert client.get(url, headers=admin.auth).headers["ETag"] != private_before
+    # what the view shows still moves it
+    auth = {
+        "Authorization": "Bearer "
+        + login(client, f"moved.{alice.email}", "another password 1").get_json()["access_token"]
+    }
+    etag = client.get(ME, headers=auth).headers["ETag"]
+    renamed = client.patch(
+        ME, json={"display_name": "Alice B."}, headers={**auth, "If-Match": etag}
+    )
+    assert renamed.status_code == 200
+    shown = client.get(url, headers={**bob.auth, "If-None-Match": before.headers["ETag"]})
+    assert shown.status_code == 200
+    assert shown.get_json()["display_name"] == "Alice B."
+    assert shown.headers["ETag"] != before.headers["ETag"]
+
+
+def test_owner_embedding_views_ignore_the_owner_s_private_changes(app, client, alice, bob, admin):
+    """A character's and a template's ETag cover the owner's public profile only."""
+    from tests.support.factories import create_template
+
+    template = create_template(client, alice, is_public=True)
+    character = client.post(
+        "/api/v1/characters", json={"name": "Brana", "is_public": True}, headers=alice.auth
+    ).get_json()
+    urls = [f"/api/v1/templates/{template['id']}", f"/api/v1/characters/{character['id']}"]
+    before = {url: client.get(url, headers=bob.auth).headers["ETag"] for url in urls}
+    _change_privately(app, client, alice, admin)
+    for url in urls:
+        again = client.get(url, headers={**bob.auth, "If-None-Match": before[url]})
+        assert again.status_code == 304, url
