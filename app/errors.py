@@ -248,7 +248,7 @@ def _from_http_exception(error: HTTPException) -> Response:
     if status == 429:
         return problem_response(
             KINDS["rate-limited"],
-            "Too many requests from this address; retry after the time in Retry-After.",
+            _rate_limit_detail(error),
             headers={**headers, "Retry-After": str(_retry_after_seconds())},
         )
     if status == 400 and messages is not None:
@@ -325,6 +325,15 @@ def handle_exception(error: Exception) -> Response:
     else:
         log.error("unhandled exception", exc_info=error)
     return problem_response(plain_kind(500), _PLAIN_DETAIL[500])
+
+
+def _rate_limit_detail(error: HTTPException) -> str:
+    """The limit's own message where it declares one (a limit per account says so), else the
+    message of the limits per client address."""
+    limit = getattr(error, "limit", None)
+    if limit is not None and isinstance(limit.error_message, str):
+        return limit.error_message
+    return "Too many requests from this address; retry after the time in Retry-After."
 
 
 def _retry_after_seconds() -> int:

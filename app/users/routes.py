@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from flask import g, request
+from flask import Response, current_app, g, request
 from flask.views import MethodView
 
 from app.auth.policy import admin_required, current_caller, current_user
@@ -20,6 +20,7 @@ from app.common.concurrency import (
     not_modified_response,
 )
 from app.common.pagination import PAGINATION_HEADERS
+from app.extensions import limiter
 from app.users import service
 from app.users.schemas import (
     AdminUserUpdateSchema,
@@ -43,6 +44,41 @@ OPTIONAL_IF_MATCH_PARAMETER = {
 }
 
 
+def _password_attempts_limit() -> str:
+    # the budget of guesses at the same secret that signing in allows (RATELIMIT_LOGIN)
+    return current_app.config["RATELIMIT_LOGIN"]
+
+
+def _per_account() -> str:
+    return f"account:{current_caller().id}"
+
+
+def _wrong_current_password(response: Response) -> bool:
+    if response.status_code != 422:
+        return False
+    errors = (response.get_json(silent=True) or {}).get("errors", {})
+    return "current_password" in errors.get("json", {})
+
+
+@limiter.limit(
+    _password_attempts_limit,
+    key_func=_per_account,
+    deduct_when=_wrong_current_password,
+    error_message="Too many wrong current passwords for this account; retry after the time "
+    "in Retry-After.",
+)
+def _check_password_attempts() -> None:
+    """429 once this account has given ``RATELIMIT_LOGIN`` wrong current passwords (per account,
+    not per address: whoever holds a stolen access token could otherwise guess the password).
+
+    Called only for an update that carries ``current_password``; only a wrong one counts
+    (flask-limiter's ``deduct_when`` deducts after the response, when it is the 422 on that
+    field), and once the budget is spent even the right one is 429 until the window moves.
+    Guesses in flight at the same moment are counted when they end, so a burst can pass the
+    budget by at most the number of requests served at once (the workers).
+    """
+
+
 @blp.route("/me")
 class Me(MethodView):
     @blp.doc(parameters=[IF_NONE_MATCH_PARAMETER])
@@ -61,13 +97,18 @@ class Me(MethodView):
     @blp.doc(parameters=[IF_MATCH_PARAMETER])
     @blp.arguments(MeUpdateSchema, example={"display_name": "Aria", "bio": "<p>Hello</p>"})
     @blp.response(200, UserPrivate, headers=ETAG_HEADER)
-    @documented_errors(412, 428)
+    @documented_errors(412, 428, 429)
     def patch(self, data: dict[str, Any]) -> Any:
         """Change your display name, bio or password (`If-Match` required).
 
         A new `password` needs `current_password` (a wrong one is 422 on that field) and signs
-        out every other session of yours.
+        out every other session of yours. Wrong current passwords are rate limited per account
+        (`RATELIMIT_LOGIN`, default 10 per minute, whatever the address): beyond it, a request
+        with `current_password` is 429 with `Retry-After`, even with the right one, until the
+        window moves on; changes without it are not limited.
         """
+        if "current_password" in data:
+            _check_password_attempts()
         user = current_user()
         check_if_match(user)
         user = service.update_me(user=user, session_id=g.session_id, data=data)

@@ -427,3 +427,77 @@ def test_owner_embedding_views_ignore_the_owner_s_private_changes(app, client, a
     for url in urls:
         again = client.get(url, headers={**bob.auth, "If-None-Match": before[url]})
         assert again.status_code == 304, url
+
+
+def test_wrong_current_passwords_are_limited_per_account(client, app, alice, bob):
+    """A stolen access token is no password oracle: RATELIMIT_LOGIN wrong current passwords
+    per account, then 429 even for the right one; other changes are not limited."""
+    app.config["RATELIMIT_LOGIN"] = "3 per minute"
+    try:
+        etag = client.get(ME, headers=alice.auth).headers["ETag"]
+        headers = {**alice.auth, "If-Match": etag}
+
+        def attempt(current, address="203.0.113.7", **more):
+            body = {"password": "a brand new password", "current_password": current, **more}
+            return client.patch(
+                ME, json=body, headers=headers, environ_base={"REMOTE_ADDR": address}
+            )
+
+        # what carries no current password, or fails before it is checked, does not count
+        for _ in range(4):
+            assert (
+                client.patch(
+                    ME, json={"bio": "x"}, headers={**alice.auth, "If-Match": '"stale"'}
+                ).status_code
+                == 412
+            )
+            assert attempt("wrong", **{"bio": 5}).status_code == 422  # schema error
+        stale = client.patch(
+            ME,
+            json={"password": "a brand new password", "current_password": "wrong"},
+            headers={**alice.auth, "If-Match": '"stale"'},
+        )
+        assert stale.status_code == 412
+        # three wrong guesses, from three addresses: one account's budget
+        for address in ("203.0.113.7", "198.51.100.1", "2001:db8::1"):
+            wrong = attempt("wrong guess", address)
+            assert wrong.status_code == 422
+            assert "current_password" in wrong.get_json()["errors"]["json"]
+        limited = attempt(PASSWORD, "192.0.2.99")  # the right one, from a fourth address
+        assert limited.status_code == 429
+        assert limited.mimetype == "application/problem+json"
+        body = limited.get_json()
+        assert body["type"] == "/problems/rate-limited"
+        assert "this account" in body["detail"]
+        assert 1 <= int(limited.headers["Retry-After"]) <= 61
+        # nothing changed: the old password still signs in
+        assert login(client, alice.email).status_code == 200
+        # changes without current_password go on; another account has its own budget
+        assert client.patch(ME, json={"bio": "still me"}, headers=headers).status_code == 200
+        bob_etag = client.get(ME, headers=bob.auth).headers["ETag"]
+        bob_change = client.patch(
+            ME,
+            json={"password": "a brand new password", "current_password": PASSWORD},
+            headers={**bob.auth, "If-Match": bob_etag},
+        )
+        assert bob_change.status_code == 200
+    finally:
+        app.config["RATELIMIT_LOGIN"] = "10000 per minute"
+
+
+def test_right_current_passwords_do_not_count(client, app, alice):
+    app.config["RATELIMIT_LOGIN"] = "2 per minute"
+    try:
+        password = PASSWORD
+        for round_ in range(4):
+            etag = client.get(ME, headers=alice.auth).headers["ETag"]
+            new = f"new password number {round_}"
+            changed = client.patch(
+                ME,
+                json={"password": new, "current_password": password},
+                headers={**alice.auth, "If-Match": etag},
+            )
+            assert changed.status_code == 200, changed.get_json()
+            password = new
+    finally:
+        app.config["RATELIMIT_LOGIN"] = "10000 per minute"
