@@ -149,3 +149,137 @@ def test_characters_whose_template_was_deleted_lose_its_seed_and_versions(tmp_pa
     finally:
         if url:
             drop_pg_database(url)
+
+
+# --- bd41c7e90a52: stored email addresses in their canonical spelling -----------------------
+
+BEFORE_CANONICAL_EMAILS = "5fa10b613398"
+
+
+def _fresh_database(tmp_path):
+    """A new, empty database of the suite's kind (PostgreSQL under scripts/test.sh)."""
+    if SERVER_URL:
+        return create_pg_database(SERVER_URL, prefix="cf_migrate")
+    return f"sqlite:///{tmp_path / 'migrate.sqlite'}"
+
+
+def test_stored_addresses_become_canonical_where_no_other_account_has_them(tmp_path, caplog):
+    """Oldest first, rewritten unless the canonical spelling is taken; what is left keeps
+    signing in with the spelling it registered, and every spelling reaches one account."""
+    import logging
+    import uuid
+    from datetime import UTC, datetime, timedelta
+
+    from flask_migrate import upgrade
+    from sqlalchemy import select
+
+    from app.auth import passwords
+    from app.users.models import User
+
+    url = _fresh_database(tmp_path)
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    # key: (address as stored by the earlier code, days after start it registered)
+    stored = {
+        "zws": ("old@x\u200b.example", 1),  # canonical old@x.example: free, so taken
+        "shy": ("old@x\u00ad.example", 2),  # the same mailbox, later: left, warned
+        "ace": ("v@xn--bcher-kva.example", 3),
+        "quoted": ('"q"@x.example', 4),
+        "plain": ("plain@x.example", 5),
+        "fullwidth": ("w@\uff58.example", 6),  # older than "w", but w@x.example is taken
+        "w": ("w@x.example", 7),
+        "refused": ("bad@ab--c.example", 8),  # IDNA refuses the domain: left, warned
+    }
+    ids = {key: uuid.uuid4() for key in stored}
+    try:
+        app = create_app(base_config(url, tmp_path))
+        with app.app_context():
+            upgrade(revision=BEFORE_CANONICAL_EMAILS)
+            db.session.execute(
+                User.__table__.insert(),
+                [
+                    {
+                        "id": ids[key],
+                        "email": email,
+                        "username": key,
+                        "username_key": key,
+                        "password_hash": passwords.hash_password(f"password of {key}"),
+                        "display_name": key,
+                        "bio": "",
+                        "role": "user",
+                        "is_active": True,
+                        "created_at": start + timedelta(days=days),
+                        "updated_at": start + timedelta(days=days),
+                        "row_version": 1,
+                    }
+                    for key, (email, days) in stored.items()
+                ],
+            )
+            db.session.commit()
+            with caplog.at_level(logging.WARNING, logger="alembic.runtime.migration"):
+                upgrade()
+            rows = {
+                row.id: row
+                for row in db.session.execute(select(User.id, User.email, User.row_version)).all()
+            }
+            db.session.remove()
+        email = {key: rows[ids[key]].email for key in stored}
+        assert email == {
+            "zws": "old@x.example",
+            "shy": "old@x\u00ad.example",
+            "ace": "v@b\u00fccher.example",
+            "quoted": "q@x.example",
+            "plain": "plain@x.example",
+            "fullwidth": "w@\uff58.example",
+            "w": "w@x.example",
+            "refused": "bad@ab--c.example",
+        }
+        changed = {key for key in stored if rows[ids[key]].row_version == 2}
+        assert changed == {"zws", "ace", "quoted"}  # a new ETag for a private view that changed
+        warned = {
+            key
+            for key in stored
+            if any(m.startswith(f"users {ids[key]}:") for m in caplog.messages)
+        }
+        assert warned == {"shy", "fullwidth", "refused"}
+
+        client = app.test_client()
+
+        def signs_in_to(address, key):
+            response = client.post(
+                "/api/v1/auth/login", json={"email": address, "password": f"password of {key}"}
+            )
+            assert response.status_code == 200, (address, response.get_json())
+            token = response.get_json()["access_token"]
+            me = client.get("/api/v1/users/me", headers={"Authorization": f"Bearer {token}"})
+            assert me.get_json()["id"] == str(ids[key]), address
+
+        for address, key in [
+            ("old@x.example", "zws"),
+            ("old@x\u200b.example", "zws"),  # the spelling it registered with, rewritten
+            ("old@\uff58.example", "zws"),
+            ("old@x\u00ad.example", "shy"),  # left over: its own spelling still reaches it
+            ("V@XN--BCHER-KVA.example", "ace"),
+            ("v@B\u00dcCHER.example", "ace"),
+            ('"q"@x.example', "quoted"),
+            ("q@x.example", "quoted"),
+            ("w@x.example", "w"),
+            ("w@\uff58.example", "fullwidth"),
+            ("bad@ab--c.example", "refused"),
+        ]:
+            signs_in_to(address, key)
+        # a new account cannot take any spelling of a stored mailbox
+        for address in ("old@x\u2060.example", "v@b\u00fccher.example", "w@X.example"):
+            taken = client.post(
+                "/api/v1/auth/register",
+                json={
+                    "email": address,
+                    "username": f"n{uuid.uuid4().hex[:8]}",
+                    "password": "p" * 12,
+                },
+            )
+            assert taken.status_code == 409, address
+        with app.app_context():
+            db.engine.dispose()
+    finally:
+        if SERVER_URL:
+            drop_pg_database(url)

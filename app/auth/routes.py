@@ -65,8 +65,12 @@ class Register(MethodView):
     def post(self, data: dict[str, Any]) -> Any:
         """Create an account.
 
-        The email is stored lower-cased; email and username are unique (case-insensitively):
-        a duplicate is 409 naming the field. Rate limited per client address.
+        The email is stored in one spelling per mailbox: lower-cased, the domain in its IDNA
+        2008 / UTS #46 Unicode form (`xn--bcher-kva.example` is `bücher.example`; invisible
+        characters and fullwidth letters in a domain are dropped or mapped; a domain IDNA
+        refuses is 422), a quoted local part that needs no quotes unquoted (`"v"@…` is
+        `v@…`). Email and username are unique (case-insensitively, and whatever the email's
+        spelling): a duplicate is 409 naming the field. Rate limited per client address.
         """
         user = users.create_user(**data)
         g.user_id = str(user.id)  # for the request's log line
@@ -85,6 +89,7 @@ class Login(MethodView):
     def post(self, data: dict[str, Any]) -> dict[str, Any]:
         """Sign in: a new login session with an access token and a refresh token.
 
+        Any spelling of the registered address signs in (its case, its domain's IDNA forms).
         A wrong password and an unknown email give the same 401 in about the same time; a
         deactivated account with the right password gets 403. Rate limited per client address.
         """

@@ -16,16 +16,37 @@ from app.common.types import utcnow
 from app.errors import AccountDisabled, InvalidCredentials, Unauthorized
 from app.extensions import db
 from app.users.models import User
-from app.users.schemas import normalise_email
+from app.users.schemas import normalise_email, typed_email
 
 
 def _refresh_expiry() -> Any:
     return utcnow() + timedelta(seconds=current_app.config["REFRESH_TOKEN_TTL"])
 
 
+def _account_by_email(email: str) -> User | None:
+    """The account ``email`` signs in to: the one stored under the canonical spelling that
+    registration stores (:func:`normalise_email`), whatever spelling the client sends.
+
+    An account stored under exactly the spelling sent (lower-cased) comes first: before
+    domains were canonical, one mailbox could register under several spellings, and the
+    migration that made stored addresses canonical (bd41c7e90a52) left alone those whose
+    canonical spelling another account already had. Such an account keeps signing in with the
+    spelling it registered (the canonical spelling reaches the other one), as does one whose
+    stored domain IDNA refuses. Both spellings are looked up in one query, so the time taken
+    does not depend on which exists.
+    """
+    typed = typed_email(email)
+    try:
+        canonical = normalise_email(email)
+    except ValueError:  # a domain IDNA refuses: only an old account can be stored so
+        canonical = typed
+    found = db.session.scalars(select(User).where(User.email.in_({typed, canonical}))).all()
+    exact = [user for user in found if user.email == typed]
+    return (exact or found or [None])[0]
+
+
 def login(*, email: str, password: str) -> dict[str, Any]:
-    # the spelling registration stored (NFC, lower-cased), whatever form the client sends
-    user = db.session.scalar(select(User).where(User.email == normalise_email(email)))
+    user = _account_by_email(email)
     if user is None:
         passwords.spend_verification_time(password)
         raise InvalidCredentials()

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from typing import Any
 
+import idna
 import marshmallow as ma
 from marshmallow import fields, validate, validates_schema
 
@@ -15,13 +17,49 @@ from app.users.models import ROLES
 
 USERNAME_PATTERN = r"^[A-Za-z0-9_-]{3,32}$"
 MAX_LOCAL_PART_OCTETS = 64  # RFC 5321 4.5.3.1.1
+# RFC 5322's dot-atom, with the letters of every script (RFC 6531), as marshmallow's Email
+# validator reads an unquoted local part
+DOT_ATOM = re.compile(r"[-!#$%&'*+/=?^`{}|~\w]+(\.[-!#$%&'*+/=?^`{}|~\w]+)*\Z")
+_QUOTED_PAIR = re.compile(r"\\(.)")
+
+
+def typed_email(value: str) -> str:
+    """An address as it was stored before domains were canonical: NFC (like all text users
+    write, so ``e`` + U+0301 is the same address as ``é``), trimmed, lower-cased."""
+    return unicodedata.normalize("NFC", value).strip().lower()
+
+
+def _local_part(local: str) -> str:
+    """``"v"`` is ``v`` (RFC 5321 4.1.2: a quoted string and its content, quoted pairs read as
+    the characters they escape, are one local part): unquoted when the content is a dot-atom,
+    which needs no quotes; any other quoted local part is kept as typed."""
+    if len(local) >= 2 and local[0] == local[-1] == '"':
+        content = _QUOTED_PAIR.sub(r"\1", local[1:-1])
+        if DOT_ATOM.match(content):
+            return content
+    return local
+
+
+def _domain(domain: str) -> str:
+    """The domain in its one Unicode spelling (IDNA 2008 with UTS #46 mapping): ``bücher.example``
+    for ``xn--bcher-kva.example`` too, ``x.example`` for ``x`` with a zero-width space or soft
+    hyphen, or in fullwidth letters. A domain IDNA refuses raises its ``idna.IDNAError``, a
+    ValueError. An address literal (``[192.0.2.1]``) is no name and is kept as typed."""
+    if not domain or domain.startswith("["):
+        return domain
+    return idna.decode(idna.encode(domain, uts46=True))
 
 
 def normalise_email(value: str) -> str:
-    """The one spelling of an address that is stored and looked up: NFC (like all text users
-    write, so ``e`` + U+0301 (combining acute) is the same address as ``é``), trimmed, lower-cased.
-    Register and login both go through it, so any spelling that registered also signs in."""
-    return unicodedata.normalize("NFC", value).strip().lower()
+    """The one spelling of an address that is stored and looked up, so that one mailbox is one
+    account: :func:`typed_email`, with a quoted local part that needs no quotes unquoted and
+    the domain in its canonical IDNA form. Register and login both go through it, so any
+    spelling that registered also signs in. ValueError when the domain is not a valid IDNA
+    domain name (no such address can receive mail)."""
+    local, at, domain = typed_email(value).rpartition("@")
+    if not at:
+        return typed_email(value)  # no address at all: the validator says so
+    return f"{_local_part(local)}@{_domain(domain)}"
 
 
 def _local_part_fits(address: str) -> None:
@@ -43,7 +81,10 @@ class EmailAddress(fields.Email):
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
         if isinstance(value, str):
-            value = normalise_email(value)
+            try:
+                value = normalise_email(value)
+            except ValueError:
+                raise self.make_error("invalid") from None
         return super()._deserialize(value, attr, data, **kwargs)
 
 

@@ -146,6 +146,69 @@ def test_email_local_part_is_at_most_64_octets(client):
     assert list(response.get_json()["errors"]["json"]) == ["email"]
 
 
+def _spellings(local: str) -> list[str]:
+    """Spellings of one mailbox: domains IDNA (UTS #46) maps to one name, a needless quote."""
+    return [
+        f"{local}@x.example",
+        f"{local}@x\u200b.example",  # zero-width space
+        f"{local}@x\u00ad.example",  # soft hyphen
+        f"{local}@\uff58.example",  # fullwidth x
+        f'"{local}"@x.example',  # a quoted dot-atom is the dot-atom (RFC 5321)
+        f"{local}@X.EXAMPLE",
+    ]
+
+
+@pytest.mark.parametrize("index", range(6))
+def test_one_mailbox_is_one_account_whatever_the_domain_spelling(client, index):
+    local = unique_name("v")
+    spellings = _spellings(local)
+    first = register(client, username=unique_name(), email=spellings[index])
+    assert first.status_code == 201, first.get_json()
+    assert first.get_json()["email"] == f"{local}@x.example"
+    for other in spellings:
+        again = register(client, username=unique_name(), email=other)
+        assert again.status_code == 409, other
+        assert "email" in again.get_json()["errors"]["json"]
+        assert login(client, other).status_code == 200, other
+
+
+def test_an_ace_domain_and_its_unicode_form_are_one_address(client):
+    local = unique_name("v")
+    first = register(client, email=f"{local}@xn--bcher-kva.example")
+    assert first.status_code == 201
+    assert first.get_json()["email"] == f"{local}@b\u00fccher.example"
+    assert register(client, email=f"{local}@B\u00dcCHER.example").status_code == 409
+    assert login(client, f"{local}@b\u00fccher.example").status_code == 200
+    assert login(client, f"{local}@XN--BCHER-KVA.example").status_code == 200
+    other = unique_name("v")
+    assert register(client, email=f"{other}@b\u00fccher.example").status_code == 201
+    assert register(client, email=f"{other}@xn--bcher-kva.example").status_code == 409
+
+
+@pytest.mark.parametrize(
+    "domain",
+    [
+        "ab--c.example",  # hyphens in the 3rd and 4th place of a label that is no A-label
+        "xn--zz.example",  # not punycode
+        "x\u200d.example",  # a joiner where no script needs one
+        "\u0661.example",  # an Arabic-Indic digit alone: a right-to-left label it cannot be
+    ],
+)
+def test_a_domain_idna_refuses_is_not_an_address(client, domain):
+    response = register(client, email=f"v@{domain}")
+    assert response.status_code == 422
+    assert response.get_json()["errors"]["json"] == {"email": ["Not a valid email address."]}
+    assert_401(login(client, f"v@{domain}"))  # no account, the usual answer
+
+
+def test_localhost_and_address_literals_stay_valid(client):
+    for email in ("admin@localhost", "ops@[192.0.2.1]", '"a..b"@x.example'):
+        response = register(client, email=email)
+        assert response.status_code == 201, email
+        assert response.get_json()["email"] == email
+        assert login(client, email).status_code == 200
+
+
 # --- login ----------------------------------------------------------------------------------
 
 
