@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import delete, insert, text
 
-from tests.support.factories import make_account
+from tests.support.factories import make_account, user_row
 
 pytestmark = pytest.mark.postgres_only
 
@@ -85,15 +85,7 @@ def _others(client, app) -> None:
     from app.users.models import User
 
     now = datetime.now(UTC)
-    users = [
-        {
-            "id": uuid.uuid4(), "email": f"other{n}@example.com", "username": f"other{n}",
-            "username_key": f"other{n}", "password_hash": "x", "display_name": "o", "bio": "",
-            "role": "user", "is_active": True, "created_at": now, "updated_at": now,
-            "row_version": 1,
-        }
-        for n in range(100)
-    ]  # fmt: skip
+    users = [user_row(f"other{n}", now) for n in range(100)]
     with app.app_context():
         db.session.execute(insert(User), users)
         db.session.commit()

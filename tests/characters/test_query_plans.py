@@ -17,6 +17,7 @@ import pytest
 from sqlalchemy import insert, text
 
 from tests.conftest import truncate_all
+from tests.support.factories import user_row
 
 pytestmark = [pytest.mark.postgres_only, pytest.mark.shared_data]
 
@@ -46,15 +47,7 @@ def populated(app):
     syllables = ["al", "an", "bar", "cor", "el", "fin", "mor", "quin", "ra", "tor", "zor"]
     now = datetime.now(UTC)
     with app.app_context():
-        users = [
-            {
-                "id": uuid.uuid4(), "email": f"plan{i}@example.com", "username": f"plan{i}",
-                "username_key": f"plan{i}", "password_hash": "x", "display_name": "p", "bio": "",
-                "role": "user", "is_active": True, "created_at": now, "updated_at": now,
-                "row_version": 1,
-            }
-            for i in range(200)
-        ]  # fmt: skip
+        users = [user_row(f"plan{i}", now) for i in range(200)]
         db.session.execute(insert(User), users)
         rows = []
         for user in users:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from flask import Flask
@@ -134,3 +135,14 @@ def picking_definition(fields: int, texts: int = 0) -> dict[str, Any]:
     ]
     notes = [{"key": f"t{index}", "type": "text", "default": ""} for index in range(texts)]
     return {"tables": {"t": table}, "fields": picks + notes}
+
+
+def user_row(username: str, now: datetime) -> dict[str, Any]:
+    """A ``users`` row for a bulk insert past the API (lists of thousands of characters): an
+    account that cannot sign in (no password hash matches)."""
+    return {
+        "id": uuid.uuid4(), "email": f"{username}@example.com", "username": username,
+        "username_key": username, "password_hash": "x", "display_name": username, "bio": "",
+        "role": "user", "is_active": True, "created_at": now, "updated_at": now,
+        "row_version": 1,
+    }  # fmt: skip
