@@ -83,7 +83,7 @@ def _checked_shape(claims: dict[str, Any]) -> dict[str, Any]:
     read loosely: ``uuid.UUID("abc")`` in the refresh was a 500."""
     if any(type(claims[name]) is not int for name in _TIME_CLAIMS):
         raise jwt.InvalidTokenError("a time claim is not an integer")
-    if claims["type"] not in _TOKEN_TYPES:
+    if not isinstance(claims["type"], str) or claims["type"] not in _TOKEN_TYPES:
         raise jwt.InvalidTokenError("unknown token type")
     parsed = {f"_{name}": _canonical_uuid(claims[name]) for name in _UUID_CLAIMS}
     if None in parsed.values():

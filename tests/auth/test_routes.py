@@ -381,6 +381,8 @@ def _odd_claims(token: str) -> dict[str, dict]:
         "jti upper": {"jti": claims["jti"].upper()},
         "type upper": {"type": claims["type"].upper()},
         "type other": {"type": "id"},
+        "type list": {"type": [claims["type"]]},
+        "type object": {"type": {}},
     }
 
 
