@@ -8,18 +8,13 @@ Both functions are idempotent: cleaning twice gives the result of cleaning once.
 
 from __future__ import annotations
 
-import unicodedata
 from typing import Any
 
 import nh3
 
-from app.generation.cleaning import clean_text
+from app.generation.cleaning import clean_text, has_visible_character
 
 __all__ = ["clean_html", "clean_text", "clean_values", "has_visible_character"]
-
-# What shows nothing on its own: control and format characters (zero-width space and joiners,
-# soft hyphen, bidirectional marks), combining marks with no base to sit on, and separators.
-INVISIBLE_CATEGORIES = frozenset({"Cc", "Cf", "Mn", "Me", "Zs", "Zl", "Zp"})
 
 SAFE_TAGS = frozenset({"p", "br", "b", "strong", "i", "em", "ul", "ol", "li", "blockquote", "a"})
 SAFE_ATTRIBUTES = {"a": {"href"}}
@@ -36,16 +31,6 @@ def clean_values(value: Any) -> Any:
     if isinstance(value, dict):
         return {key: clean_values(item) for key, item in value.items()}
     return value
-
-
-def has_visible_character(text: str) -> bool:
-    """Whether ``text`` has a character outside :data:`INVISIBLE_CATEGORIES`. A name of only
-    ``"\\u200b"`` or of two combining accents is as blank as ``""`` where it is shown.
-
-    Only a judgement: text that passes keeps its format characters, which visible text needs
-    (the zero-width joiner of emoji sequences, the joiners and marks of Arabic and Indic text).
-    """
-    return any(unicodedata.category(char) not in INVISIBLE_CATEGORIES for char in text)
 
 
 def _only_safe_attributes(tag: str, attribute: str, value: str) -> str | None:

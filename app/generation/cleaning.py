@@ -11,9 +11,16 @@ from __future__ import annotations
 
 import unicodedata
 
-__all__ = ["clean_text", "normalise_text", "text_fault"]
+__all__ = ["clean_text", "has_visible_character", "normalise_text", "text_fault"]
 
 _KEEP_CONTROLS = frozenset({"\n", "\t"})
+# What shows nothing on its own: control and format characters (zero-width space and joiners,
+# soft hyphen, bidirectional marks), combining marks with no base to sit on, and separators.
+INVISIBLE_CATEGORIES = frozenset({"Cc", "Cf", "Mn", "Me", "Zs", "Zl", "Zp"})
+# Letters and symbols that are drawn as blank space: the Hangul fillers (Lo, and default
+# ignorable: a font shows nothing) and the blank Braille pattern (So), the usual "blank name"
+# characters. Python's unicodedata has no Default_Ignorable_Code_Point property to ask.
+BLANK_CHARACTERS = frozenset({"\u115f", "\u1160", "\u3164", "\uffa0", "\u2800"})
 
 
 def text_fault(value: str) -> str | None:
@@ -42,3 +49,17 @@ def normalise_text(value: str) -> str:
 def clean_text(value: str) -> str:
     """NFC-normalise, drop control characters except newline and tab, trim (idempotent)."""
     return normalise_text(value).strip()
+
+
+def has_visible_character(text: str) -> bool:
+    """Whether ``text`` shows something: a character outside :data:`INVISIBLE_CATEGORIES` and
+    :data:`BLANK_CHARACTERS`. A name of only ``"\u200b"``, of two combining accents or of a
+    Hangul filler is as blank as ``""`` where it is shown.
+
+    Only a judgement: text that passes keeps its format characters, which visible text needs
+    (the zero-width joiner of emoji sequences, the joiners and marks of Arabic and Indic text).
+    """
+    return any(
+        unicodedata.category(char) not in INVISIBLE_CATEGORIES and char not in BLANK_CHARACTERS
+        for char in text
+    )

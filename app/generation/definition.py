@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping
 from types import MappingProxyType
 from typing import Any
 
+from .cleaning import has_visible_character
 from .dice import Dice, DiceError, parse_dice
 from .errors import DefinitionError, Path
 from .expressions import (
@@ -506,6 +507,8 @@ class _Compiler:
         if not isinstance(value, str) or not 1 <= len(value) <= MAX_LABEL_LENGTH:
             self.error((*path, member), f"must be a string of 1 to {MAX_LABEL_LENGTH} characters")
             return None
+        if not has_visible_character(value):  # " " or "\u200b": a label that shows nothing
+            self.on_save((*path, member), "must contain a visible character")
         return value
 
     def field_params(self, index: int, spec: dict) -> dict:

@@ -12,6 +12,7 @@ from collections.abc import Callable, Mapping
 from fractions import Fraction
 from typing import Any, NamedTuple
 
+from .cleaning import has_visible_character
 from .errors import AttributesError
 from .expressions import EvalFailure, evaluate
 from .grammar import MAX_NAME_LENGTH
@@ -355,6 +356,8 @@ def _check(field: Field, params: Mapping[str, Any], plus: int, value: object) ->
     if kind == "name":
         if not isinstance(value, str) or not 1 <= len(value) <= MAX_NAME_LENGTH:
             return f"must be a non-empty string of at most {MAX_NAME_LENGTH} characters"
+        if not has_visible_character(value):  # as a name sent by a client (app.common.schemas)
+            return "must contain a visible character"
         return None
     if not isinstance(value, str) or len(value) > field.max_length:
         return f"must be a string of at most {field.max_length} characters"

@@ -14,7 +14,7 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from .cleaning import clean_text, normalise_text
+from .cleaning import clean_text, has_visible_character, normalise_text
 from .rng import Stream
 
 __all__ = [
@@ -312,8 +312,9 @@ class NameGenerator:
     result cleaned as a name a user sends would be (:func:`clean_name`).
 
     ``max_length`` bounds the cleaned names (the longest cleaned part of each list, added up);
-    ``can_be_blank`` says whether some draw leaves nothing once cleaned: a draw is blank exactly
-    when each of its parts is (cleaning never turns a visible character into nothing).
+    ``can_be_blank`` says whether some draw shows nothing once cleaned: a draw is blank exactly
+    when each of its parts is (cleaning never removes a visible character), where blank means
+    no visible character (:func:`~app.generation.cleaning.has_visible_character`).
     """
 
     __slots__ = ("can_be_blank", "max_length", "name", "parts")
@@ -324,7 +325,9 @@ class NameGenerator:
         self.max_length = sum(
             max(len(normalise_text(part)) for part in options) for options in parts
         )
-        self.can_be_blank = all(any(not clean_text(part) for part in options) for options in parts)
+        self.can_be_blank = all(
+            any(not has_visible_character(part) for part in options) for options in parts
+        )
 
     def generate(self, stream: Stream) -> str | None:
         """Draw one part from each list, in order, join them and clean the result (None when
@@ -338,7 +341,8 @@ def clean_name(raw: str) -> str | None:
     control characters, trimmed), so that sending it back stores it unchanged; cut to
     ``MAX_NAME_LENGTH`` characters (then trimmed again) in the rare case that cleaning the
     whole makes it longer than its parts said (NFC spells a few characters, such as U+0958,
-    with two code points, and joining parts can undo a composition); None when it is blank.
+    with two code points, and joining parts can undo a composition); None when it is blank:
+    empty, or without a visible character (``"\u200b"``), which no client may send as a name.
 
     A name that was clean already is returned unchanged, so generation stays reproducible for
     every generator whose names were valid before names were cleaned.
@@ -346,4 +350,4 @@ def clean_name(raw: str) -> str | None:
     name = clean_text(raw)
     if len(name) > MAX_NAME_LENGTH:
         name = name[:MAX_NAME_LENGTH].rstrip()
-    return name or None
+    return name if has_visible_character(name) else None

@@ -739,6 +739,36 @@ def test_generated_names_are_names_a_client_can_send_back(app, client, alice):
         assert again["name"] == made["name"]
 
 
+@pytest.mark.parametrize("blank", ["\u200b", "\u00ad\u200b", "\u3164", "\u2800\u2800"])
+def test_names_that_show_nothing_are_refused_however_they_come(app, client, alice, blank):
+    # a name with no visible character is as blank as "": refused from a client, as a lock on
+    # the name field and in a name generator; a generator stored earlier gives fallback names
+    template = create_template(client, alice)
+    sent = [
+        (f"/api/v1/templates/{template['id']}/preview", {"seed": 1, "locks": {"name": blank}}),
+        (f"{BASE}/generate", {"template_id": template["id"], "locks": {"name": blank}}),
+        (f"{BASE}/generate", {"template_id": template["id"], "name": blank}),
+        (BASE, {"name": blank}),
+    ]
+    for url, body in sent:
+        response = client.post(url, json=body, headers=alice.auth)
+        assert response.status_code == 422, (url, body, response.get_json())
+        assert "visible character" in json.dumps(response.get_json()["errors"]), url
+    invisible = {
+        "names": {"h": {"parts": [[blank, "Al"], [blank, "\u00ad"]]}},
+        "fields": [{"key": "n", "type": "name", "generator": "h"}],
+    }
+    refused = client.post(
+        "/api/v1/templates", json={"name": "T", "definition": invisible}, headers=alice.auth
+    )
+    assert refused.status_code == 422
+    assert refused.get_json()["errors"]["json"]["definition"]["names"]["h"]["parts"]
+    earlier = store_as_saved_earlier(app, alice, invisible, name="Blank")
+    names = {generate(client, alice, earlier, seed=seed)["name"] for seed in range(12)}
+    fallback = {name for name in names if re.fullmatch(r"Blank #\d{1,4}", name)}
+    assert fallback and all(name.startswith("Al") for name in names - fallback)
+
+
 def test_template_values_stay_within_the_safe_integer_range(client, alice):
     # every result of b is past 2**53 - 1 (so it is null): no lock or attribute can set it,
     # and no message names a bound beyond the safe range

@@ -145,6 +145,9 @@ INVISIBLE_ONLY = [
     "\u20dd",  # an enclosing mark (Me)
     "\u200b \u200b",  # a space between them (the ends are not whitespace: not trimmed)
     "\ufeff\u2028\u200c",  # byte order mark, line separator, zero-width non-joiner
+    "\u3164",  # Hangul filler: a letter (Lo) that fonts draw as nothing
+    "\uffa0\u115f\u1160",  # its halfwidth form, the choseong and jungseong fillers
+    "\u2800",  # the blank Braille pattern: a symbol (So) drawn as blank space
 ]
 
 
@@ -162,7 +165,7 @@ def test_short_text_that_shows_nothing_is_refused(probe, name):
         "\u0645\u200c\u0627",  # Arabic with a zero-width non-joiner
         "\u0915\u094d\u200d\u0937",  # Devanagari with a virama and a zero-width joiner
         "a\u200bb",  # a format character inside visible text stays
-        "\u2800",  # braille blank: a symbol (So), not one of the invisible categories
+        "\u2801\u2800\u2802",  # Braille with a blank cell between letters
     ],
 )
 def test_visible_text_keeps_its_format_characters(probe, name):

@@ -123,6 +123,16 @@ def test_name_field_defaults_to_the_first_name_field() -> None:
             "1 to 100",
         ),
         (with_fields({"key": "a", "type": "text", "group": 3}), ("fields", 0, "group"), "1 to 100"),
+        (
+            with_fields({"key": "a", "type": "text", "label": " \t"}),
+            ("fields", 0, "label"),
+            "visible character",
+        ),
+        (
+            with_fields({"key": "a", "type": "text", "group": "\u200b\u3164"}),
+            ("fields", 0, "group"),
+            "visible character",
+        ),
         # integer
         (with_fields({"key": "a", "type": "integer"}), ("fields", 0, "dice"), "Missing data"),
         (
