@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 import unicodedata
 from typing import Any
@@ -60,6 +61,17 @@ def normalise_email(value: str) -> str:
     if not at:
         return typed_email(value)  # no address at all: the validator says so
     return f"{_local_part(local)}@{_domain(domain)}"
+
+
+def search_spellings(text: str) -> set[str]:
+    """What an admin's ``?q=`` looks for in the stored usernames and addresses: the text
+    lower-cased, and the canonical spelling of the address or domain it may be (so
+    ``xn--bcher-kva`` from a mail log finds ``…@bücher.example``, and a fullwidth or
+    soft-hyphenated spelling finds the address it stands for)."""
+    spellings = {text.lower()}
+    with contextlib.suppress(ValueError):  # not an address or domain IDNA reads (a name part)
+        spellings.add(normalise_email(text) if "@" in text else _domain(typed_email(text)))
+    return {spelling for spelling in spellings if spelling}
 
 
 def _local_part_fits(address: str) -> None:
@@ -141,9 +153,12 @@ class RegisterSchema(BaseSchema):
 
 
 class LoginSchema(BaseSchema):
-    # normalised where it is looked up (app.auth.service.login), as registration stored it
+    # normalised where it is looked up (app.auth.service.login), as registration stored it.
+    # Its length is not that of an address (254): registration counts the canonical spelling,
+    # and a spelling that registered (soft hyphens in the domain, say) must sign in too. The
+    # limit only bounds the work: an address that long matches no account (401).
     email = fields.String(
-        required=True, validate=validate.Length(max=254), metadata={"example": "aria@example.com"}
+        required=True, validate=validate.Length(max=1024), metadata={"example": "aria@example.com"}
     )
     password = fields.String(
         required=True,

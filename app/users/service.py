@@ -19,6 +19,7 @@ from app.common.types import utcnow
 from app.errors import Conflict, NotFound, ProblemError, ValidationFailed, field_errors
 from app.extensions import db
 from app.users.models import User
+from app.users.schemas import search_spellings
 
 
 def _duplicate(*fields: str) -> Conflict:
@@ -84,11 +85,12 @@ def get_user(*, viewer: Viewer, user_id: uuid.UUID) -> User:
 def list_users(*, query: dict[str, Any]) -> Page:
     statement = select(User)
     if query.get("q"):
+        # both stored lower-cased by Python (usernames are ASCII, emails str.lower()); an
+        # address is also looked for in the canonical spelling it is stored in
         statement = statement.where(
-            # both stored lower-cased by Python (usernames are ASCII, emails str.lower())
             or_(
-                contains(User.username_key, query["q"].lower()),
-                contains(User.email, query["q"].lower()),
+                *(contains(User.username_key, text) for text in search_spellings(query["q"])),
+                *(contains(User.email, text) for text in search_spellings(query["q"])),
             )
         )
     statement = statement.order_by(

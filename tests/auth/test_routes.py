@@ -185,6 +185,14 @@ def test_an_ace_domain_and_its_unicode_form_are_one_address(client):
     assert register(client, email=f"{other}@xn--bcher-kva.example").status_code == 409
 
 
+def test_a_spelling_that_registered_signs_in_however_long(client):
+    # 250 soft hyphens: 267 characters typed, a 20-character address once canonical
+    local = unique_name("l")
+    padded = f"{local}@x{chr(0xAD) * 250}.example"
+    assert register(client, email=padded).status_code == 201
+    assert login(client, padded).status_code == 200
+
+
 @pytest.mark.parametrize(
     "domain",
     [

@@ -212,6 +212,21 @@ def test_admin_list_search_sort_and_pages(client, admin):
     assert client.get("/api/v1/users?role=admin", headers=admin.auth).status_code == 422
 
 
+@pytest.mark.parametrize(
+    "q",
+    [
+        "xn--bcher-kva",  # the ASCII form a mail log shows
+        "XN--BCHER-KVA.example",
+        "b\u00fccher.example",  # the stored Unicode form
+        "b\u00fccher\u00ad.example",  # a soft-hyphenated spelling of it
+    ],
+)
+def test_admins_find_an_address_by_any_spelling_of_its_domain(client, admin, q):
+    account = make_account(client, email=f"{uuid.uuid4().hex[:8]}@xn--bcher-kva.example")
+    found = client.get("/api/v1/users", query_string={"q": q}, headers=admin.auth).get_json()
+    assert [user["id"] for user in found] == [account.id]
+
+
 # --- ETags per view, If-None-Match on /users/{id}, If-Match on admin PATCH -------------------
 
 
