@@ -269,3 +269,18 @@ def test_the_409_of_a_key_in_use_declares_its_retry_after(app, client, alice, sp
     assert response.status_code == 409
     assert response.headers["Retry-After"] == "1"
     assert_documented(spec, "/api/v1/characters", "post", response)
+
+
+def test_a_304_declares_its_etag_and_only_keyed_operations_a_409_retry_after(spec):
+    keyed_conflicts = 0
+    for path, method, operation in operations(spec):
+        responses = operation["responses"]
+        if "304" in responses:
+            headers = documented_response(spec, path, method, 304).get("headers", {})
+            assert "ETag" in headers, (path, method)
+        if "409" in responses:
+            headers = documented_response(spec, path, method, 409).get("headers", {})
+            keyed = "Idempotency-Key" in header_parameters(spec, path, method)
+            assert ("Retry-After" in headers) is keyed, (path, method)
+            keyed_conflicts += keyed
+    assert keyed_conflicts == 3  # POST /characters, /characters/generate, /templates

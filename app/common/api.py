@@ -102,6 +102,15 @@ class ProblemApi(flask_smorest.Api):
         }
         prepare_response(response, self.spec, PROBLEM_MEDIA_TYPE)
         self.spec.components.response("DEFAULT_ERROR", response, lazy=True)
+        # the 409 of an operation honouring Idempotency-Key: also the key in use, to retry
+        response = {
+            "description": "Conflict: a duplicate, or (`idempotency-key-in-use`) the first "
+            "request with this `Idempotency-Key` is still running.",
+            "schema": self.ERROR_SCHEMA,
+            "headers": {**_REQUEST_ID_RESPONSE_HEADER, **_KEY_IN_USE_HEADERS},
+        }
+        prepare_response(response, self.spec, PROBLEM_MEDIA_TYPE)
+        self.spec.components.response(KEYED_CONFLICT, response, lazy=True)
 
     def spec_dict(self) -> dict[str, Any]:
         """The OpenAPI document, with what every operation of a kind takes and can answer
@@ -121,10 +130,11 @@ class ProblemApi(flask_smorest.Api):
         * on every conditional read (one taking ``If-None-Match``) the ``If-Match`` header and
           its 412; on every write taking ``If-Match``, the ``If-None-Match`` header (412);
         * the ``Idempotent-Replayed`` header on the 201 of every operation that honours
-          ``Idempotency-Key`` (the 409's ``Retry-After`` is on the shared 409 response).
+          ``Idempotency-Key``, and its 409 with ``Retry-After`` (the key in use).
         """
         for status in (401, 400, 412, 413, 415, 422, 503):  # registers the lazy components
             self.spec.components.get_ref("response", http.HTTPStatus(status).name)
+        self.spec.components.get_ref("response", KEYED_CONFLICT)
         document = self.spec.to_dict()
         for path, operations in document.get("paths", {}).items():
             for method, operation in operations.items():
@@ -164,15 +174,22 @@ _ERROR_HEADERS: dict[int, dict[str, Any]] = {
             "schema": {"type": "string"},
         }
     },
-    409: {
-        "Retry-After": {
-            **_RETRY_AFTER["Retry-After"],
-            "description": "With `idempotency-key-in-use` only: seconds to wait before retrying "
-            "(the first request with this `Idempotency-Key` is still running).",
+    304: {
+        "ETag": {
+            "description": "The current version's `ETag`: the one sent in `If-None-Match`.",
+            "schema": {"type": "string"},
         }
     },
     429: _RETRY_AFTER,
     503: _RETRY_AFTER,
+}
+KEYED_CONFLICT = "CONFLICT_IDEMPOTENCY_KEY"
+_KEY_IN_USE_HEADERS = {
+    "Retry-After": {
+        **_RETRY_AFTER["Retry-After"],
+        "description": "With `idempotency-key-in-use` only: seconds to wait before retrying "
+        "(the first request with this `Idempotency-Key` is still running).",
+    }
 }
 _REQUEST_ID_RESPONSE_HEADER = {
     REQUEST_ID_HEADER: {
@@ -230,8 +247,10 @@ def _document_common_errors(path: str, method: str, operation: dict[str, Any]) -
     if path.startswith("/api/"):
         responses.setdefault("422", _response_ref(422))  # a query it does not take
         responses.setdefault("503", _response_ref(503))
-    if "Idempotency-Key" in names and "201" in responses:
-        responses["201"].setdefault("headers", {})["Idempotent-Replayed"] = _REPLAYED_HEADER
+    if "Idempotency-Key" in names:
+        if "201" in responses:
+            responses["201"].setdefault("headers", {})["Idempotent-Replayed"] = _REPLAYED_HEADER
+        responses["409"] = {"$ref": f"#/components/responses/{KEYED_CONFLICT}"}
     for response in responses.values():
         if "$ref" not in response:  # the components carry it already
             response.setdefault("headers", {}).update(_REQUEST_ID_RESPONSE_HEADER)

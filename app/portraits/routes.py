@@ -22,7 +22,7 @@ from app.common.concurrency import (
     etag_for,
     matches_if_none_match,
 )
-from app.common.schemas import BaseSchema
+from app.common.schemas import BaseSchema, Text
 from app.errors import PayloadTooLarge
 from app.portraits import service
 from app.portraits.processing import OUTPUT_CONTENT_TYPE
@@ -53,7 +53,7 @@ class PortraitQuery(BaseSchema):
         validate=validate.OneOf(SIZES),
         metadata={"description": "`thumb` for the thumbnail (fits 256 x 256)."},
     )
-    v = fields.String(
+    v = Text(
         metadata={
             "description": "Ignored: a cache-buster a client may add to the image's URL "
             "(the image's `ETag` already tells a cache when it changed). Any other "

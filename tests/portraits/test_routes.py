@@ -389,6 +389,8 @@ def test_a_cache_busting_query_parameter_is_ignored_but_a_bad_size_is_not(web, o
     mistyped = web.get(f"{url}?szie=thumb", headers=owner.auth)
     assert mistyped.status_code == 422
     assert mistyped.get_json()["errors"] == {"query": {"szie": ["Unknown field."]}}
+    # a NUL is 422 in any string, an ignored one too
+    assert web.get(f"{url}?v=%00", headers=owner.auth).status_code == 422
 
 
 def test_multipart_that_is_broken_or_carries_other_fields(web, owner):
