@@ -526,8 +526,16 @@ class _Derived:
     def _rows_of(self, keys: Select[Any]) -> Select[Any]:
         """The page's rows, widened, once ``keys`` (a query of the key) has found them: every
         filter is in ``keys``, and the search is not asked again (which would cost the planner
-        another estimate of it). Ordered as the list."""
-        return self._widened(self.unsearched).where(self.key.in_(keys.scalar_subquery()))
+        another estimate of it). Ordered as the list.
+
+        On PostgreSQL the keys are a MATERIALIZED CTE, found once whatever the planner expects.
+        As a plain ``IN (subquery)``, a list the statistics put at one row (a user whose
+        characters all came since the last ANALYZE) was planned as a nested loop that ran the
+        keys' query again for each of the list's rows: 18 million rows read for a page of 6,000,
+        and deep pages ran into the statement timeout
+        (``tests/characters/test_estimated_totals.py``)."""
+        found = keys.cte("cf_page_keys").prefix_with("MATERIALIZED", dialect="postgresql")
+        return self._widened(self.unsearched).where(self.key.in_(select(found.c[0])))
 
     def _widened(self, statement: Select[Any]) -> Select[Any]:
         return self.widen(statement) if self.widen else statement

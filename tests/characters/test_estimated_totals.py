@@ -159,3 +159,60 @@ def _ids_of(app, owner_id: str) -> list[uuid.UUID]:
 
     with app.app_context():
         return list(db.session.scalars(select(Character.id).where(Character.owner_id == owner_id)))
+
+
+def _plan_nodes(plan: dict) -> Iterator[dict]:
+    yield plan
+    for child in plan.get("Plans", []):
+        yield from _plan_nodes(child)
+
+
+@pytest.mark.parametrize("query", [{"q": "birch"}, {"template_id": "template"}])
+def test_a_deep_page_the_statistics_underestimate_reads_its_keys_once(
+    app, client, frozen_statistics, query
+):
+    """The page's keys are found once, whatever the planner expects: estimating a user's rows
+    (all added since the last ANALYZE) at one, it used to run the keys' subquery again for each
+    of them, thousands of times, and a deep page of such a list hit the statement timeout."""
+    from app.characters import views
+    from app.characters.models import Character
+    from app.characters.service import list_statement
+    from app.common.pagination import _Derived
+    from app.extensions import db
+    from app.users.models import User
+    from tests.support.factories import create_template
+
+    _others(client, app)
+    owner = make_account(client)
+    template = create_template(client, owner)
+    rows = _rows(owner.id, 6_000, "birch")
+    for row in rows:
+        row["template_id"] = uuid.UUID(template["id"])
+    _insert(app, rows)
+    if "template_id" in query:
+        query = {"template_id": uuid.UUID(template["id"])}
+    with app.app_context():
+        viewer = db.session.get(User, uuid.UUID(owner.id))
+        statement, values, search = list_statement(
+            viewer=viewer, query={"scope": "mine", "sort": "-created_at", **query}
+        )
+        keyed = _Derived(statement, views.with_owners, Character.id, search).keyed
+        compiled = keyed.compile(dialect=db.engine.dialect)
+        params = {
+            key: str(value) if isinstance(value, uuid.UUID) else value
+            for key, value in compiled.construct_params(
+                {**values, "cf_page_limit": 21, "cf_page_offset": 3_000}
+            ).items()
+        }
+        cursor = db.session.connection().connection.cursor()
+        cursor.execute(f"EXPLAIN (ANALYZE, FORMAT JSON) {compiled.string}", params)
+        plan = cursor.fetchone()[0][0]["Plan"]
+        cursor.close()
+        db.session.rollback()
+    assert plan["Actual Rows"] == 21
+    visited = sum(
+        node["Actual Rows"] * node["Actual Loops"]
+        for node in _plan_nodes(plan)
+        if node.get("Relation Name") == "characters"
+    )
+    assert visited < 20_000, json.dumps(plan, indent=1)[:4000]
