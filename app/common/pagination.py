@@ -53,7 +53,8 @@ PAGINATION_HEADERS = {
         "10,000 items deep (`last_page` is the last one served). A search (`q`) expected to "
         "match more than 500 items is not counted: its total is an estimate, flagged the same "
         "way, until its last page, whose total is exact. An estimate never hides an item: "
-        "`next_page` is given while more follow, so following it reaches every item.",
+        "`next_page` is given while more follow, so following it reaches every item; a page "
+        "past the end of an estimated list carries the exact total.",
         "schema": {"type": "string"},
         "example": '{"total": 45, "total_pages": 3, "first_page": 1, "last_page": 3, '
         '"page": 2, "previous_page": 1, "next_page": 3}',
@@ -374,34 +375,47 @@ def paginate(
             everything = select(func.count()).select_from(derived.unordered.subquery())
             total = connection().scalar(everything, values) or 0
     if not exact and offset >= MAX_OFFSET:
-        raise ValidationFailed(
-            f"Lists this large are served {MAX_OFFSET} items deep; narrow the list (q, filters) "
-            "or reverse the sort to reach the rest.",
-            errors={"query": {"page": [f"At most page {deepest_page(page_size)} here."]}},
-        )
+        # served this deep only if the list is not, in fact, this large (the estimate may be
+        # far beyond it): then the page is past its end, and its total is counted
+        total = _count_to(derived, values, MAX_OFFSET + 1)
+        if total > MAX_OFFSET:
+            raise ValidationFailed(
+                f"Lists this large are served {MAX_OFFSET} items deep; narrow the list (q, "
+                "filters) or reverse the sort to reach the rest.",
+                errors={"query": {"page": [f"At most page {deepest_page(page_size)} here."]}},
+            )
+        items, exact = [], True
     if items is None and exact:  # deep (a page past the last needs no asking)
         items = [] if offset >= total else _page_items(derived, rows, page_size, offset, values)
     elif items is None:  # deep, and the total is an estimate: the page itself says more
         found = _page_items(derived, rows, page_size + 1, offset, values)
         items = found[:page_size]
-        total, exact = settled_total(total, offset, page_size, len(found))
+        if found:
+            total, exact = settled_total(total, offset, page_size, len(found))
+        else:  # past the end: the list holds at most `offset` items, few enough to count
+            total, exact = _count_to(derived, values, offset), True
     return Page(items=items, total=total, page=page, page_size=page_size, total_exact=exact)
 
 
 def settled_total(estimate: int, offset: int, page_size: int, found: int) -> tuple[int, bool]:
     """The total of a list whose count was estimated, and whether it is exact, once the page at
-    ``offset`` was asked for ``page_size`` + 1 rows and ``found`` came back.
+    ``offset`` was asked for ``page_size`` + 1 rows and ``found`` (some) came back.
 
     The estimate comes from the planner's statistics, which lag behind the table (rows added
     since the last ANALYZE are not in them), so it may be short of the page or beyond the end.
     The page settles what it can: a row past the page means another page follows, so the total
-    is at least that far; a short page is the last one, so the total is exact; an empty page
-    is past the end, so the total is no further than ``offset`` (still an estimate)."""
+    is at least that far; a short page is the last one, so the total is exact. (An empty page
+    is past the end: the list is then at most ``offset`` long, and paginate counts it.)"""
     if found > page_size:
         return max(estimate, offset + found), False
-    if found > 0:
-        return offset + found, True
-    return min(estimate, offset), False
+    return offset + found, True
+
+
+def _count_to(derived: _Derived, values: Mapping[str, Any], limit: int) -> int:
+    """How many items the list has, counting no further than ``limit``: the exact total of a
+    list known to be no longer than that (``limit`` <= MAX_OFFSET + 1, so the work is bounded
+    like a deep page's)."""
+    return connection().scalar(derived.counted_to, {**values, _LIMIT: limit}) or 0
 
 
 def _page_items(
@@ -456,6 +470,12 @@ class _Derived:
     def capped(self) -> Select[Any]:
         """The capped count."""
         return self._named(capped_count(self.statement), "count")
+
+    @functools.cached_property
+    def counted_to(self) -> Select[Any]:
+        """The count, capped at ``_LIMIT``."""
+        count = select(func.count()).select_from(self.statement.limit(bindparam(_LIMIT)).subquery())
+        return self._named(count, "count_to")
 
     @functools.cached_property
     def counted(self) -> Select[Any]:

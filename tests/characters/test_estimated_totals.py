@@ -129,26 +129,31 @@ def test_a_list_the_statistics_overestimate_ends_at_its_last_item(app, client, f
 
     _others(client, app)
     owner = make_account(client)
-    rows = _rows(owner.id, 2_000, "shrunk")
+    rows = _rows(owner.id, 12_000, "shrunk")
     _insert(app, rows, analyze=True)
-    with app.app_context():  # 800 go after the ANALYZE: the estimate stays near 2,000
+    with app.app_context():  # 10,800 go after the ANALYZE: the estimate stays near 12,000
         gone = [row["id"] for row in rows[1_200:]]
         db.session.execute(delete(Character).where(Character.id.in_(gone)))
         db.session.commit()
 
     url = "/api/v1/characters?scope=mine&sort=name&page_size=100"
-    first = client.get(url, headers=owner.auth)
-    assert json.loads(first.headers["X-Pagination"])["total"] > 1_500  # the estimate
+    first = json.loads(client.get(url, headers=owner.auth).headers["X-Pagination"])
+    assert first["total"] > 10_000 and first["last_page"] == 100  # the estimate, served deep
     ids, last, asked = _walk(client, owner, url)
     assert len(ids) == len(set(ids)) == 1_200 and asked == 12
     assert last["total"] == 1_200 and "total_exact" not in last
 
-    # the estimate's last page is past the end: empty, and it says so
-    past = client.get(f"{url}&page=15", headers=owner.auth)
+    # the estimate's last page is past the end: empty, with the exact total, so its `last`
+    # link leads to the real last page
+    past = client.get(f"{url}&page={first['last_page']}", headers=owner.auth)
     assert past.status_code == 200 and past.get_json() == []
     meta = json.loads(past.headers["X-Pagination"])
-    assert "next_page" not in meta and "page" not in meta
-    assert meta["total"] <= 1_400 and meta["total_exact"] is False
+    assert meta == {"total": 1_200, "total_pages": 12, "first_page": 1, "last_page": 12}
+    assert 'rel="last"' in past.headers["Link"] and "page=12>" in past.headers["Link"]
+    # past the depth an estimated list is served to, a list this short is past its end too
+    beyond = client.get(f"{url}&page=101", headers=owner.auth)
+    assert beyond.status_code == 200 and beyond.get_json() == []
+    assert json.loads(beyond.headers["X-Pagination"])["total"] == 1_200
 
 
 def _ids_of(app, owner_id: str) -> list[uuid.UUID]:

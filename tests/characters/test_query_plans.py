@@ -115,7 +115,7 @@ def test_list_queries_use_indexes(app, populated, query):
 
 
 def test_large_lists_estimate_their_total_and_cap_their_depth(app, client, populated):
-    from tests.support.factories import make_account
+    from tests.support.factories import make_account, make_admin
 
     viewer = make_account(client)
     response = client.get("/api/v1/characters?scope=public", headers=viewer.auth)
@@ -131,9 +131,17 @@ def test_large_lists_estimate_their_total_and_cap_their_depth(app, client, popul
     assert links['rel="last"'].endswith(f"page={last}>")
     deepest = client.get(f"/api/v1/characters?scope=public&page={last}", headers=viewer.auth)
     assert deepest.status_code == 200 and deepest.get_json()
-    too_deep = client.get("/api/v1/characters?scope=public&page=501", headers=viewer.auth)
+    # deeper: 422 for a list that holds more than 10,000 items (all 20,000, for an admin)
+    admin = make_admin(app, client)
+    too_deep = client.get("/api/v1/characters?scope=all&page=501", headers=admin.auth)
     assert too_deep.status_code == 422
     assert too_deep.get_json()["errors"]["query"]["page"]
+    # while a list estimated that large that holds fewer is past its end: the public half
+    public = len(_public_ids(app, "", "id"))
+    assert public <= 10_000  # 9,930 of the fixture's seeded 20,000
+    beyond = client.get("/api/v1/characters?scope=public&page=501", headers=viewer.auth)
+    assert beyond.status_code == 200 and beyond.get_json() == []
+    assert json.loads(beyond.headers["X-Pagination"])["total"] == public
     small = client.get("/api/v1/characters", headers=viewer.auth)  # own list: exact
     assert json.loads(small.headers["X-Pagination"]) == {"total": 0, "total_pages": 0}
 
