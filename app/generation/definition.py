@@ -717,10 +717,14 @@ def _case_never_matches(case: str, kind: Type) -> str | None:
 
 def _is_float_text(case: str) -> bool:
     """Whether ``case`` is how a derived fraction is written: ``repr`` of a finite float
-    (:func:`case_key`), within the magnitude a number may have."""
+    (:func:`case_key`), within the magnitude a number may have. A whole result is an integer,
+    written ``"2"``: so ``"2.0"`` and ``"-0.0"`` never match (below 2**52, where a float
+    still tells a fraction from the integers around it)."""
     try:
         number = float(case)
     except ValueError:
+        return False
+    if number.is_integer() and abs(number) < 2**52:
         return False
     return math.isfinite(number) and abs(number) <= 2**53 and repr(number) == case
 

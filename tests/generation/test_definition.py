@@ -799,6 +799,8 @@ def derived_switch(expr: str, case: str) -> dict[str, Any]:
         ("n / 3", "0.330", "float text"),
         ("n / 2", "2.50", "float text"),
         ("n / 2", "true", "float text"),
+        ("n / 2", "2.0", "float text"),  # a whole result is an integer, written "2"
+        ("n / 2", "-0.0", "float text"),
         ("n if n > 0 else n > 2", "yes", "'true' or 'false'"),
     ],
 )
