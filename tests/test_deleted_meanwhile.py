@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 from sqlalchemy import delete, select
+from sqlalchemy.orm import undefer
 
 from tests.support.factories import create_template
 
@@ -66,6 +67,25 @@ def test_a_fork_of_a_template_deleted_meanwhile_is_404(app, client, alice, bob):
             service.fork_template(viewer=viewer, template=forked)
         owned = select(Template.id).where(Template.owner_id == uuid.UUID(bob.id))
         assert db.session.scalars(owned).all() == []  # no half-made fork
+
+
+@pytest.mark.parametrize(
+    "change", [{"definition": {"fields": [{"key": "x", "type": "text"}]}}, {"name": "Renamed"}]
+)
+def test_an_edit_of_a_template_deleted_meanwhile_is_404(app, client, alice, change):
+    from app.character_templates import service
+    from app.character_templates.models import Template
+    from app.errors import NotFound
+    from app.extensions import db
+
+    template_id = uuid.UUID(create_template(client, alice)["id"])
+    with app.app_context():
+        template = db.session.get(  # read by the edit (its definition too)...
+            Template, template_id, options=[undefer(Template.definition)]
+        )
+        _elsewhere(app, delete(Template).where(Template.id == template_id))  # ...deleted
+        with pytest.raises(NotFound):  # was a 409 "refers to something deleted", or a 412
+            service.update_template(template=template, data=change)
 
 
 def test_a_character_of_a_template_deleted_meanwhile_is_422_on_template_id(app, client, alice):

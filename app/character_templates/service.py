@@ -12,6 +12,7 @@ from sqlalchemy import Select, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload, undefer
 from sqlalchemy.orm.attributes import flag_modified
+from sqlalchemy.orm.exc import StaleDataError
 
 from app.auth.policy import Viewer, can_read_template, can_write_template
 from app.character_templates.models import Template, TemplateTag, TemplateVersion
@@ -200,6 +201,7 @@ def create_template(
 
 
 def update_template(*, template: Template, data: dict[str, Any]) -> Template:
+    template_id = template.id
     for field in ("name", "description", "is_public"):
         if field in data:
             setattr(template, field, data[field])
@@ -220,7 +222,17 @@ def update_template(*, template: Template, data: dict[str, Any]) -> Template:
         # but it is given back as last sent, so it is stored so (equal dicts would not be)
         template.definition = data["definition"]
         flag_modified(template, "definition")
-    db.session.commit()
+    try:
+        db.session.commit()
+    except (IntegrityError, StaleDataError) as error:
+        # deleted meanwhile: its row was gone for the UPDATE (StaleDataError), or for the new
+        # version's foreign key; a GET would say 404, and so does this
+        if isinstance(error, IntegrityError) and not is_foreign_key_violation(error):
+            raise
+        db.session.rollback()
+        if row_is_gone(Template, template_id):
+            raise NotFound("No such template (it was deleted meanwhile).") from None
+        raise
     return template
 
 

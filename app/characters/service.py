@@ -64,7 +64,9 @@ def _check_free_form(attributes: dict[str, Any]) -> dict[str, Any]:
     if size > FREE_FORM_MAX_BYTES:
         raise ValidationFailed(
             errors=field_errors(
-                "json", "attributes", f"At most {FREE_FORM_MAX_BYTES} bytes as JSON ({size} sent)."
+                "json",
+                "attributes",
+                f"At most {FREE_FORM_MAX_BYTES} bytes as JSON (the attributes would be {size}).",
             )
         )
     return attributes
