@@ -135,7 +135,7 @@ def test_characters_whose_template_was_deleted_lose_its_seed_and_versions(tmp_pa
                 rows = connection.execute(
                     text(
                         "SELECT name, template_version, seed, generator_version, rerolls, "
-                        "attributes FROM characters ORDER BY name"
+                        "attributes, row_version FROM characters ORDER BY name"
                     )
                 ).all()
             db.engine.dispose()
@@ -146,6 +146,7 @@ def test_characters_whose_template_was_deleted_lose_its_seed_and_versions(tmp_pa
             ("Kept 2", None, None, None, None),
         ]
         assert attributes == [{"str": 12}, {"str": 12}]
+        assert [row[6] for row in rows] == [2, 1]  # the changed view has a new ETag
     finally:
         if url:
             drop_pg_database(url)

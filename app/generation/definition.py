@@ -273,8 +273,8 @@ class _Compiler:
             elif generator.can_be_blank:
                 self.on_save(
                     (*path, "parts"),
-                    "can make an empty name (every list has a part that is empty, or only "
-                    "spaces and control characters, which a name loses when it is cleaned)",
+                    "can make an empty name (every list has a part with no visible "
+                    "character: empty, or only spaces, control or format characters)",
                 )
             self.names[name] = generator
 

@@ -203,6 +203,10 @@ class AdminUserUpdateSchema(BaseSchema):
 class UserListQuery(PageQuery):
     q = Text(
         validate=validate.Length(max=100),
-        metadata={"description": "Case-insensitive substring of the username or email."},
+        metadata={
+            "description": "Case-insensitive substring of the username or email (an address "
+            "or domain also in its canonical spelling). Cleaned like any text (NFC, trimmed): "
+            "a query of only spaces, like an empty one, filters nothing."
+        },
     )
     sort = sort_field(["username", "created_at"], "username")

@@ -5,7 +5,8 @@ API.md: without a template, a character's ``seed``, ``template_version`` and
 foreign key's ON DELETE SET NULL), so the characters made from it kept the rest; the service now
 clears them, with the ``rerolls`` they were made with, when it deletes a template or an account
 (app.character_templates.service.release_characters). This clears them on the characters whose
-template was deleted before. Their attributes, name and everything else are kept.
+template was deleted before. Their attributes, name and everything else are kept; their
+``row_version`` moves on, so their ETag changes with what their view shows.
 
 Revision ID: 5fa10b613398
 Revises: e2a7c9d41f58
@@ -23,7 +24,7 @@ depends_on = None
 def upgrade():
     op.execute(
         "UPDATE characters SET seed = NULL, template_version = NULL, generator_version = NULL, "
-        "rerolls = NULL WHERE template_id IS NULL AND (seed IS NOT NULL "
+        "rerolls = NULL, row_version = row_version + 1 WHERE template_id IS NULL AND (seed IS NOT NULL "
         "OR template_version IS NOT NULL OR generator_version IS NOT NULL OR rerolls IS NOT NULL)"
     )
 
