@@ -17,6 +17,7 @@ import pytest
 from sqlalchemy import delete, insert, text
 
 from tests.support.factories import make_account, user_row
+from tests.support.sql import driver_params
 
 pytestmark = pytest.mark.postgres_only
 
@@ -203,12 +204,7 @@ def test_a_deep_page_the_statistics_underestimate_reads_its_keys_once(
         )
         keyed = _Derived(statement, views.with_owners, Character.id, search).keyed
         compiled = keyed.compile(dialect=db.engine.dialect)
-        params = {
-            key: str(value) if isinstance(value, uuid.UUID) else value
-            for key, value in compiled.construct_params(
-                {**values, "cf_page_limit": 21, "cf_page_offset": 3_000}
-            ).items()
-        }
+        params = driver_params(compiled, {**values, "cf_page_limit": 21, "cf_page_offset": 3_000})
         cursor = db.session.connection().connection.cursor()
         cursor.execute(f"EXPLAIN (ANALYZE, FORMAT JSON) {compiled.string}", params)
         plan = cursor.fetchone()[0][0]["Plan"]

@@ -18,6 +18,7 @@ from sqlalchemy import insert, text
 
 from tests.conftest import truncate_all
 from tests.support.factories import user_row
+from tests.support.sql import driver_params
 
 pytestmark = [pytest.mark.postgres_only, pytest.mark.shared_data]
 
@@ -94,12 +95,10 @@ def test_list_queries_use_indexes(app, populated, query):
             candidates += [derived.walked, derived.searched]
         for candidate in candidates:
             compiled = candidate.compile(dialect=db.engine.dialect)
-            params = {
-                k: str(v) if isinstance(v, uuid.UUID) else v
-                for k, v in compiled.construct_params(
-                    {**values, "cf_page_limit": 20, "cf_page_offset": 200, "cf_walk_limit": 1000}
-                ).items()
-            }
+            params = driver_params(
+                compiled,
+                {**values, "cf_page_limit": 20, "cf_page_offset": 200, "cf_walk_limit": 1000},
+            )
             cursor = db.session.connection().connection.cursor()
             cursor.execute("SET LOCAL enable_seqscan = off")
             cursor.execute(f"EXPLAIN (FORMAT JSON) {compiled.string}", params)
@@ -557,12 +556,7 @@ def test_own_lists_have_one_plan_for_every_owner_on_the_owners_index(app, popula
             assert candidate.get_execution_options()[OPTION].startswith(f"{name}_")
             compiled = candidate.compile(dialect=db.engine.dialect)
             body, execute = _rewritten("cf_plan_test", compiled.string)
-            params = {
-                k: str(v) if isinstance(v, uuid.UUID) else v
-                for k, v in compiled.construct_params(
-                    {**values, "cf_page_limit": 20, "cf_page_offset": 40}
-                ).items()
-            }
+            params = driver_params(compiled, {**values, "cf_page_limit": 20, "cf_page_offset": 40})
             cursor = db.session.connection().connection.cursor()
             cursor.execute("SHOW plan_cache_mode")
             assert cursor.fetchone()[0] == "force_generic_plan"  # set for every connection

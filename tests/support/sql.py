@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import uuid
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
@@ -39,3 +40,12 @@ def run_sql(database_url: str, sql: str, *params: Any) -> None:
             cursor.execute(sql, params)
     finally:
         connection.close()
+
+
+def driver_params(compiled: Any, values: Mapping[str, Any]) -> dict[str, Any]:
+    """The parameters of a compiled statement, with ``values``, as psycopg2 takes them when
+    the statement is sent past SQLAlchemy (an ``EXPLAIN`` of it): UUIDs as strings."""
+    return {
+        key: str(value) if isinstance(value, uuid.UUID) else value
+        for key, value in compiled.construct_params(dict(values)).items()
+    }
