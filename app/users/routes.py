@@ -184,6 +184,11 @@ class UserById(MethodView):
         view's ETag: a stale one is 412 and changes nothing. Deactivation revokes every token
         of the user at once. A change that would leave no active admin (demoting or
         deactivating the only one) is 409 on that field: admins are made only with the CLI.
+
+        Deactivation stops the account (sign-in is 403, `GET /users/{id}` 404 to others) but
+        takes nothing down: its public templates and characters stay listed and readable,
+        with their `owner`, as they were. To take content down, delete it (admins may), or
+        the account with it (`DELETE /users/me`, by its owner).
         """
         user = service.moderate_user(
             user_id=user_id,
