@@ -276,7 +276,7 @@ def load_settings(
             raise ConfigError(
                 "SECRET_KEY",
                 f"must be a random value of at least {MIN_SECRET_LENGTH} characters in "
-                'production (python -c "import secrets; print(secrets.token_urlsafe(48))")',
+                'production (python3 -c "import secrets; print(secrets.token_urlsafe(48))")',
             )
         if _truthy(env.get("FLASK_DEBUG")):
             raise ConfigError("FLASK_DEBUG", "debug mode must be off in production")

@@ -16,10 +16,11 @@ from app.health import metrics
 REQUEST_ID_HEADER = "X-Request-ID"
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
 API_CSP = "default-src 'none'; frame-ancestors 'none'"
-# Swagger UI is served from this service (app.apidocs): scripts and styles from 'self' only.
+# Swagger UI is served from this service (app.apidocs): scripts and styles from 'self' only;
+# blob: images are the responses its "Try it out" shows (a portrait is drawn from a blob URL)
 DOCS_CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
-    "img-src 'self' data:; connect-src 'self'; font-src 'self'; "
+    "img-src 'self' data: blob:; connect-src 'self'; font-src 'self'; "
     "frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
 )
 HSTS = "max-age=63072000; includeSubDomains"

@@ -14,7 +14,9 @@ time, so swapping a module attribute for the length of one call is safe.
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import http
 import json
 import socket
 import uuid
@@ -60,7 +62,11 @@ def write_problem(
     *,
     headers: list[tuple[str, str]],
 ) -> None:
-    """``gunicorn.util.write_error``'s contract, answered as a problem document."""
+    """``gunicorn.util.write_error``'s contract, answered as a problem document. The title and
+    the status line carry the status's own reason phrase: gunicorn passes "Bad Request" along
+    with some other statuses (its 501 for an unsupported transfer coding, say)."""
+    with contextlib.suppress(ValueError):
+        reason = http.HTTPStatus(status_int).phrase
     request_id = uuid.uuid4().hex
     body = json.dumps(
         {

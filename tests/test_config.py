@@ -135,3 +135,20 @@ def test_switches_turn_endpoints_off(app_factory):
     for path in ("/metrics", "/docs", "/openapi.json"):
         assert client.get(path).status_code == 404
     assert client.get("/health/live").status_code == 200
+
+
+def test_an_empty_metrics_directory_is_no_directory(tmp_path):
+    # .env.example once left PROMETHEUS_MULTIPROC_DIR empty: prometheus_client took the name
+    # alone for multiprocess mode, and every flask command left sample files in its directory
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in {"SECRET_KEY", "FLASK_DEBUG", "PROMETHEUS_MULTIPROC_DIR"}
+    }
+    env.update(PROMETHEUS_MULTIPROC_DIR="", DATABASE_URL=f"sqlite:///{tmp_path / 'db.sqlite'}")
+    command = [sys.executable, "-m", "flask", "--app", str(ROOT / "wsgi.py"), "routes"]
+    done = subprocess.run(
+        command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    assert sorted(path.name for path in tmp_path.iterdir() if path.suffix == ".db") == []

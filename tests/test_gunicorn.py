@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http
 import json
 import re
 from pathlib import Path
@@ -159,6 +160,10 @@ def _raw_exchange(url: str, request: bytes) -> tuple[int, dict[str, str], bytes]
         (b"GET /health/live HTTP/1.1\r\nHost: a\r\nX-Big: " + b"y" * 9000 + b"\r\n\r\n", 431),
         (b"HELLO THERE\r\n\r\n", 400),
         (b"GET /health/live HTTP/9.9\r\nHost: a\r\n\r\n", 400),
+        (
+            b"POST /api/v1/auth/login HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: foo\r\n\r\n",
+            501,
+        ),
     ],
 )
 def test_gunicorns_own_errors_are_problems_too(server, request_bytes, status):
@@ -169,7 +174,8 @@ def test_gunicorns_own_errors_are_problems_too(server, request_bytes, status):
     assert headers["X-Content-Type-Options"] == "nosniff"
     problem = json.loads(body)
     assert problem["status"] == status and problem["type"] == "about:blank"
-    assert problem["title"] and problem["detail"]
+    # the status's own reason phrase (gunicorn passes "Bad Request" along with its 501)
+    assert problem["title"] == http.HTTPStatus(status).phrase and problem["detail"]
     assert problem["request_id"] == headers["X-Request-ID"]
     assert b"y" * 100 not in body and b"HELLO" not in body  # the request is not echoed
     # the worker's usual error page writer is back for anything else

@@ -54,6 +54,9 @@ def test_docs_get_a_looser_but_self_only_policy(client):
     assert "script-src 'self'" in csp
     assert "unsafe-inline" not in csp.split("script-src")[1].split(";")[0]
     assert "frame-ancestors 'none'" in csp
+    # "Try it out" draws an image response (a portrait) from a blob: URL
+    img_src = csp.split("img-src")[1].split(";")[0].split()
+    assert set(img_src) == {"'self'", "data:", "blob:"}
     for asset in ("swagger-ui-bundle.js", "swagger-ui.css", "init.js"):
         assert f"/docs/assets/{asset}" in response.get_data(as_text=True)
         assert client.get(f"/docs/assets/{asset}").status_code == 200

@@ -109,9 +109,7 @@ class CharacterById(MethodView):
         return not_modified_response(view) or (view, 200, {"ETag": etag_for(view)})
 
     @blp.doc(parameters=[IF_MATCH_PARAMETER])
-    @blp.arguments(
-        CharacterUpdate, example={"attributes": {"klass": "Fighter", "hit_points": None}}
-    )
+    @blp.arguments(CharacterUpdate, example={"attributes": {"klass": "Wizard", "str": None}})
     @blp.response(200, CharacterRead, headers=ETAG_HEADER)
     @documented_errors(403, 404, 412, 428)
     def patch(self, data: dict[str, Any], character_id: uuid.UUID) -> Any:

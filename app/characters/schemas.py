@@ -63,7 +63,7 @@ class CharacterUpdate(BaseSchema):
             "description": "Merged key by key (RFC 7396): a key set to null goes back to its "
             "generated value (or, without a template, is removed; nested objects merge the "
             "same way, member by member).",
-            "example": {"klass": "Fighter", "hit_points": None},
+            "example": {"klass": "Wizard", "str": None},
         }
     )
 

@@ -9,6 +9,11 @@ from __future__ import annotations
 
 import os
 
+# Empty means unset (.env.example leaves it empty): prometheus_client takes the mere presence of
+# the name for multiprocess mode, and would write its sample files into the current directory.
+if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None)
+
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     REGISTRY,
