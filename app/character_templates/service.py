@@ -9,14 +9,12 @@ from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import Select, or_, select, update
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload, undefer
 from sqlalchemy.orm.attributes import flag_modified
-from sqlalchemy.orm.exc import StaleDataError
 
 from app.auth.policy import Viewer, can_read_template, can_write_template
 from app.character_templates.models import Template, TemplateTag, TemplateVersion
-from app.common.database import is_foreign_key_violation, row_is_gone
+from app.common.database import answered_if_deleted
 from app.common.fastjson import dumps, encoded_size
 from app.common.pagination import (
     Page,
@@ -182,21 +180,17 @@ def create_template(
         forked_from=data.get("forked_from"),
     )
     template.tags = data.get("tags", [])
-    try:
+    # the forked template (or the account) may have been deleted meanwhile
+    with answered_if_deleted(
+        (Template, data.get("forked_from"), NotFound("No such template.")),
+        otherwise=Unauthorized("This account no longer exists."),
+    ):
         db.session.add(template)
         db.session.flush()
         db.session.add(
             TemplateVersion(template_id=template.id, version=1, definition=data["definition"])
         )
         db.session.commit()
-    except IntegrityError as error:
-        if not is_foreign_key_violation(error):
-            raise
-        db.session.rollback()  # the forked template (or the account) was deleted meanwhile
-        forked_from = data.get("forked_from")
-        if forked_from is not None and row_is_gone(Template, forked_from):
-            raise NotFound("No such template.") from None
-        raise Unauthorized("This account no longer exists.") from None
     return template
 
 
@@ -222,17 +216,11 @@ def update_template(*, template: Template, data: dict[str, Any]) -> Template:
         # but it is given back as last sent, so it is stored so (equal dicts would not be)
         template.definition = data["definition"]
         flag_modified(template, "definition")
-    try:
+    # deleted meanwhile: its row gone for the UPDATE, or for the new version's foreign key; a
+    # GET would say 404, and so does this
+    gone = NotFound("No such template (it was deleted meanwhile).")
+    with answered_if_deleted((Template, template_id, gone)):
         db.session.commit()
-    except (IntegrityError, StaleDataError) as error:
-        # deleted meanwhile: its row was gone for the UPDATE (StaleDataError), or for the new
-        # version's foreign key; a GET would say 404, and so does this
-        if isinstance(error, IntegrityError) and not is_foreign_key_violation(error):
-            raise
-        db.session.rollback()
-        if row_is_gone(Template, template_id):
-            raise NotFound("No such template (it was deleted meanwhile).") from None
-        raise
     return template
 
 

@@ -8,7 +8,6 @@ from typing import Any
 
 from sqlalchemy import Row, Select, Text, bindparam, func, select
 from sqlalchemy.dialects import postgresql
-from sqlalchemy.exc import IntegrityError
 
 from app.auth.policy import (
     Author,
@@ -21,7 +20,7 @@ from app.character_templates import service as templates
 from app.character_templates.models import Template
 from app.characters import views
 from app.characters.models import Character, search_pieces
-from app.common.database import connection, is_foreign_key_violation, row_is_gone
+from app.common.database import answered_if_deleted, connection
 from app.common.fastjson import encoded_size
 from app.common.idempotency import record_created
 from app.common.pagination import (
@@ -383,17 +382,14 @@ def _insert(owner: Author, values: dict[str, Any]) -> views.CharacterView:
         "updated_at": now,
         "row_version": 1,
     }
-    try:
+    # the template (or the account) may have been deleted since it was read
+    with answered_if_deleted(
+        (Template, row["template_id"], _no_such_template()),
+        otherwise=Unauthorized("This account no longer exists."),
+    ):
         connection().execute(_INSERT_CHARACTER, row)
         record_created(row["id"])
         db.session.commit()
-    except IntegrityError as error:
-        if not is_foreign_key_violation(error):
-            raise
-        db.session.rollback()  # the template (or the account) was deleted since it was read
-        if row["template_id"] is not None and row_is_gone(Template, row["template_id"]):
-            raise _no_such_template() from None
-        raise Unauthorized("This account no longer exists.") from None
     return views.from_values(row, owner)
 
 

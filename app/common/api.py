@@ -433,15 +433,18 @@ _BODILESS_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 @functools.lru_cache(maxsize=512)
+def _argument_locations(view: Callable[..., Any]) -> frozenset[str]:
+    """Where the view's ``@blp.arguments`` come from (``json``, ``query``, ``files``, …)."""
+    parameters = getattr(view, "_apidoc", {}).get("arguments", {}).get("parameters", [])
+    return frozenset(parameter.get("in") for parameter in parameters)
+
+
 def _takes_body(view: Callable[..., Any]) -> bool:
-    parameters = getattr(view, "_apidoc", {}).get("arguments", {}).get("parameters", [])
-    return any(parameter.get("in") in _BODY_LOCATIONS for parameter in parameters)
+    return not _argument_locations(view).isdisjoint(_BODY_LOCATIONS)
 
 
-@functools.lru_cache(maxsize=512)
 def _takes_query(view: Callable[..., Any]) -> bool:
-    parameters = getattr(view, "_apidoc", {}).get("arguments", {}).get("parameters", [])
-    return any(parameter.get("in") in _QUERY_LOCATIONS for parameter in parameters)
+    return not _argument_locations(view).isdisjoint(_QUERY_LOCATIONS)
 
 
 def reject_unknown_query() -> None:

@@ -36,12 +36,15 @@ from __future__ import annotations
 import logging
 import select
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from flask import Flask, current_app, g, has_request_context, request
 from flask_sqlalchemy.session import Session
 from sqlalchemy import event, exc, text
 from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.orm import exc as orm_exc
 
 log = logging.getLogger(__name__)
 IDLE_PING_SECONDS = 10.0
@@ -200,6 +203,29 @@ def row_is_gone(model: type, key: Any) -> bool:
         return session.get(model, key) is None
     except exc.SQLAlchemyError:
         return False
+
+
+@contextmanager
+def answered_if_deleted(
+    *referents: tuple[type, Any, Exception], otherwise: Exception | None = None
+) -> Iterator[None]:
+    """Around a write (up to its commit) that refers to rows a concurrent request may delete:
+    when it fails for that — a foreign key finds its row gone, or an UPDATE finds no row
+    (``StaleDataError``) — roll back and raise the answer of the first ``(model, key,
+    answer)`` whose row is gone (a key of None is skipped), else ``otherwise``, else the error
+    itself. Any other failure goes on as it is."""
+    try:
+        yield
+    except (exc.IntegrityError, orm_exc.StaleDataError) as error:
+        if isinstance(error, exc.IntegrityError) and not is_foreign_key_violation(error):
+            raise
+        current_app.extensions["sqlalchemy"].session.rollback()
+        for model, key, answer in referents:
+            if key is not None and row_is_gone(model, key):
+                raise answer from None
+        if otherwise is None:
+            raise
+        raise otherwise from None
 
 
 def lock_for_writing() -> None:

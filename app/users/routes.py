@@ -121,9 +121,10 @@ class Me(MethodView):
         """Delete your account and everything it owns, portraits included (`If-Match`).
 
         Your templates and characters go with it, and every token of every session is refused
-        from then on. Others' characters made from your templates keep their data, with
-        `template_id` null. 204; 412 when `If-Match` is stale; 409 for the only active admin
-        (make another admin first: admins are made only with the CLI).
+        from then on. Others' characters made from your templates keep their data and become
+        characters without a template (`template_id`, `seed` and the versions null). 204;
+        412 when `If-Match` is stale; 409 for the only active admin (make another admin first:
+        admins are made only with the CLI).
         """
         user = current_user()
         check_if_match(user)

@@ -57,9 +57,10 @@ def normalise_email(value: str) -> str:
     the domain in its canonical IDNA form. Register and login both go through it, so any
     spelling that registered also signs in. ValueError when the domain is not a valid IDNA
     domain name (no such address can receive mail)."""
-    local, at, domain = typed_email(value).rpartition("@")
+    typed = typed_email(value)
+    local, at, domain = typed.rpartition("@")
     if not at:
-        return typed_email(value)  # no address at all: the validator says so
+        return typed  # no address at all: the validator says so
     return f"{_local_part(local)}@{_domain(domain)}"
 
 

@@ -87,10 +87,14 @@ def list_users(*, query: dict[str, Any]) -> Page:
     if query.get("q"):
         # both stored lower-cased by Python (usernames are ASCII, emails str.lower()); an
         # address is also looked for in the canonical spelling it is stored in
+        spellings = search_spellings(query["q"])
         statement = statement.where(
             or_(
-                *(contains(User.username_key, text) for text in search_spellings(query["q"])),
-                *(contains(User.email, text) for text in search_spellings(query["q"])),
+                *(
+                    contains(column, text)
+                    for column in (User.username_key, User.email)
+                    for text in spellings
+                )
             )
         )
     statement = statement.order_by(
